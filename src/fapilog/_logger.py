@@ -1,0 +1,206 @@
+"""The logger facade: level check and capture on the caller, nothing else."""
+
+from __future__ import annotations
+
+from time import time_ns
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from fapilog import _severity
+from fapilog.pipeline._materialize import capture_exception
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine, Mapping
+
+    from opentelemetry.context import Context
+
+    from fapilog.pipeline._pipeline import Pipeline
+
+__all__ = ["Logger", "PipelineRef"]
+
+
+def _context_getter() -> Callable[[], Context]:
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    if type(runtime) is ContextVarsRuntimeContext:
+        # The default runtime keeps the Context in one contextvar; reading it
+        # directly saves three Python calls on every log call.
+        var = getattr(runtime, "_current_context", None)
+        if var is not None:
+            return var.get  # type: ignore[no-any-return]  # ContextVar[Context].get
+    return otel_context.get_current
+
+
+_get_context = _context_getter()
+
+
+class PipelineRef:
+    """Where a logger sends events: a fixed pipeline or the (swappable) default one."""
+
+    __slots__ = ("pipeline",)
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+
+
+def _sync_method(severity: int, text: str | None, default_exc: bool) -> Callable[..., None]:
+    def method(
+        self: Logger,
+        msg: Any,
+        /,
+        *args: Any,
+        exc_info: Any = default_exc,
+        event_name: str | None = None,
+        **fields: Any,
+    ) -> None:
+        pipeline = self._ref.pipeline
+        if pipeline._min_level > severity:
+            return
+        pipeline._enqueue(
+            (
+                time_ns(),
+                severity,
+                text,
+                msg,
+                args,
+                fields,
+                self,
+                _get_context(),
+                capture_exception(exc_info) if exc_info else None,
+                event_name,
+            )
+        )
+
+    return method
+
+
+def _async_method(
+    severity: int, text: str | None, default_exc: bool
+) -> Callable[..., Coroutine[Any, Any, None]]:
+    async def method(
+        self: Logger,
+        msg: Any,
+        /,
+        *args: Any,
+        exc_info: Any = default_exc,
+        event_name: str | None = None,
+        **fields: Any,
+    ) -> None:
+        pipeline = self._ref.pipeline
+        if pipeline._min_level > severity:
+            return
+        await pipeline._aput(
+            (
+                time_ns(),
+                severity,
+                text,
+                msg,
+                args,
+                fields,
+                self,
+                _get_context(),
+                capture_exception(exc_info) if exc_info else None,
+                event_name,
+            )
+        )
+
+    return method
+
+
+class Logger:
+    """A structured logger. Get one with :func:`fapilog.get_logger`.
+
+    Every method takes a message, optional ``%``-style arguments and keyword
+    fields that become OTel attributes::
+
+        log.info("paid", order_id=7, amount=12.5)
+        log.warning("slow query %s", name, duration_ms=812)
+        log.exception("charge failed", order_id=7)   # inside ``except``
+
+    Reserved keywords: ``exc_info`` (``True``, an exception or a ``sys.exc_info()``
+    tuple) and ``event_name`` (the OTel event name). Calls never raise and never
+    block on I/O; the ``a``-prefixed twins (``await log.ainfo(...)``) wait for
+    buffer space instead of dropping when the buffer is full.
+
+    Values are captured by reference and rendered on the worker thread: a
+    mutable object changed right after the call may be logged in its new state.
+    """
+
+    __slots__ = ("_fields", "_name", "_ref", "_scope")
+
+    def __init__(self, name: str, ref: PipelineRef, fields: Mapping[str, Any] | None = None):
+        self._name = name
+        self._ref = ref
+        self._fields: dict[str, Any] = dict(fields) if fields else {}
+        self._scope = InstrumentationScope(name)
+
+    @classmethod
+    def _for_pipeline(cls, pipeline: Pipeline, name: str | None) -> Logger:
+        return cls(name or "root", PipelineRef(pipeline))
+
+    def __repr__(self) -> str:
+        return f"<fapilog.Logger {self._name!r} fields={sorted(self._fields)}>"
+
+    @property
+    def name(self) -> str:
+        """The logger name; it becomes the instrumentation scope name."""
+        return self._name
+
+    @property
+    def fields(self) -> Mapping[str, Any]:
+        """Fields bound with :meth:`bind` (a copy)."""
+        return dict(self._fields)
+
+    def bind(self, **fields: Any) -> Logger:
+        """Return a new logger that adds ``fields`` to every event it logs."""
+        merged = {**self._fields, **fields}
+        new = Logger.__new__(Logger)
+        new._name = self._name
+        new._ref = self._ref
+        new._fields = merged
+        new._scope = self._scope
+        return new
+
+    def is_enabled_for(self, level: int | str) -> bool:
+        """Whether an event at ``level`` would be accepted (cheap; use before costly work)."""
+        return self._ref.pipeline._min_level <= _level_number(level)
+
+    debug = _sync_method(_severity.DEBUG, None, False)
+    info = _sync_method(_severity.INFO, None, False)
+    warning = _sync_method(_severity.WARN, None, False)
+    error = _sync_method(_severity.ERROR, None, False)
+    critical = _sync_method(_severity.FATAL, None, False)
+    exception = _sync_method(_severity.ERROR, None, True)
+
+    adebug = _async_method(_severity.DEBUG, None, False)
+    ainfo = _async_method(_severity.INFO, None, False)
+    awarning = _async_method(_severity.WARN, None, False)
+    aerror = _async_method(_severity.ERROR, None, False)
+    acritical = _async_method(_severity.FATAL, None, False)
+    aexception = _async_method(_severity.ERROR, None, True)
+
+    def log(self, level: int | str, msg: Any, /, *args: Any, **kwargs: Any) -> None:
+        """Log at ``level`` (a name such as ``"warning"`` or a :mod:`logging` number)."""
+        _BY_NUMBER[_level_number(level)](self, msg, *args, **kwargs)
+
+    async def alog(self, level: int | str, msg: Any, /, *args: Any, **kwargs: Any) -> None:
+        """Awaitable :meth:`log`."""
+        await _ABY_NUMBER[_level_number(level)](self, msg, *args, **kwargs)
+
+
+_level_cache: dict[int | str, int] = {}
+
+
+def _level_number(level: int | str) -> int:
+    number = _level_cache.get(level)
+    if number is None:
+        number = _severity.parse_level(level)
+        if len(_level_cache) < 256:
+            _level_cache[level] = number
+    return number
+
+
+_BY_NUMBER = {n: _sync_method(n, None, False) for n in range(25)}
+_ABY_NUMBER = {n: _async_method(n, None, False) for n in range(25)}

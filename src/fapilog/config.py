@@ -1,0 +1,205 @@
+"""Configuration: one validated settings model, fed by kwargs, FAPILOG_* and OTEL_* env.
+
+Precedence, highest first: keyword arguments, ``FAPILOG_*`` environment variables,
+the standard ``OTEL_*`` environment variables, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from fapilog import _severity
+
+__all__ = ["ConfigError", "Settings"]
+
+OverflowPolicy = Literal["block", "drop_newest", "drop_oldest"]
+
+#: OTEL_* variables and the setting each one feeds (after FAPILOG_*).
+OTEL_ENV: dict[str, str] = {
+    "OTEL_SERVICE_NAME": "service_name",
+    "OTEL_LOGS_EXPORTER": "exporters",
+    "OTEL_BLRP_SCHEDULE_DELAY": "schedule_delay_ms",
+    "OTEL_BLRP_MAX_QUEUE_SIZE": "max_queue_size",
+    "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "max_export_batch_size",
+    "OTEL_BLRP_EXPORT_TIMEOUT": "export_timeout_ms",
+}
+_FIELD_TO_OTEL = {v: k for k, v in OTEL_ENV.items()}
+
+
+class ConfigError(ValueError):
+    """A setting has an invalid value. The message names the setting and the fix."""
+
+
+class _OtelEnvSource(PydanticBaseSettingsSource):
+    """Reads the standard OTEL_* variables that map onto fapilog settings."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        env_name = _FIELD_TO_OTEL.get(field_name)
+        if env_name is None:
+            return None, field_name, False
+        value = os.environ.get(env_name)
+        return (value if value not in (None, "") else None), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, name)
+            if value is not None:
+                data[key] = value
+        return data
+
+
+class Settings(BaseSettings):
+    """Every fapilog setting. Each field is also read from ``FAPILOG_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FAPILOG_",
+        frozen=True,
+        extra="forbid",
+        validate_default=True,
+        hide_input_in_errors=False,
+    )
+
+    level: str = "INFO"
+    """Minimum level of events the pipeline accepts: TRACE, DEBUG, INFO, WARN, ERROR, FATAL
+    (or a :mod:`logging` level number)."""
+
+    service_name: str | None = None
+    """``service.name`` of the resource (else ``OTEL_SERVICE_NAME``, else OTel's default)."""
+
+    exporters: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["console"])
+    """Exporter names, comma separated in env: ``console``, ``file``, ``otlp``, ``memory``,
+    ``none``, or a name registered under the ``fapilog.exporters`` entry-point group."""
+
+    console_format: Literal["auto", "pretty", "json"] = "auto"
+    """``auto``: pretty (coloured) on a TTY, JSON lines otherwise."""
+
+    console_stream: Literal["stderr", "stdout"] = "stderr"
+    """Where the console exporter writes."""
+
+    file_path: Path | None = None
+    """Path of the JSON-lines file written by the ``file`` exporter."""
+
+    file_max_bytes: int | None = Field(default=None, gt=0)
+    """Rotate the file before it would exceed this size."""
+
+    file_rotate_every: timedelta | None = None
+    """Rotate the file at this interval (e.g. ``PT1H`` or ``3600`` seconds)."""
+
+    file_backup_count: int = Field(default=7, ge=0)
+    """Rotated files to keep."""
+
+    file_max_age: timedelta | None = None
+    """Delete rotated files older than this."""
+
+    max_queue_size: int = Field(default=20_000, gt=0)
+    """Events the caller-side ring buffer holds, and each exporter's backlog bound."""
+
+    max_queue_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    """Bytes (estimated) each exporter's backlog may hold."""
+
+    max_export_batch_size: int = Field(default=512, gt=0)
+    """Events per export call."""
+
+    schedule_delay_ms: int = Field(default=200, ge=0)
+    """Longest time an event waits for its batch to fill before export."""
+
+    export_timeout_ms: int = Field(default=30_000, gt=0)
+    """Bound on one export including its retries."""
+
+    overflow: OverflowPolicy = "block"
+    """What a full buffer does: ``block`` (wait up to ``block_timeout_ms``, then drop;
+    never on an event-loop thread), ``drop_newest`` or ``drop_oldest``. Drops are counted."""
+
+    block_timeout_ms: int = Field(default=100, ge=0)
+    """Longest a synchronous log call waits for buffer space under ``block``."""
+
+    baggage_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """W3C baggage keys copied into attributes (``*`` for all)."""
+
+    shutdown_timeout_ms: int = Field(default=5_000, gt=0)
+    """Bound on ``shutdown()`` without an explicit timeout, and on the flush at exit."""
+
+    @field_validator("level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        _severity.parse_level(int(value) if value.isdigit() else value)
+        return value
+
+    @field_validator("exporters", "baggage_keys", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def level_number(self) -> int:
+        """:attr:`level` as an OTel severity number."""
+        level = self.level
+        return _severity.parse_level(int(level) if level.isdigit() else level)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _OtelEnvSource(settings_cls))
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Build settings from ``overrides`` and the environment.
+
+        Raises:
+            ConfigError: a value is invalid; the message says which and how to fix it.
+        """
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc, overrides)) from None
+
+
+def _explain(exc: ValidationError, overrides: dict[str, Any]) -> str:
+    lines = ["invalid fapilog configuration:"]
+    fields = Settings.model_fields
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        field = fields.get(name)
+        if field is None:
+            known = ", ".join(sorted(fields))
+            lines.append(f"  - {name!r} is not a setting; known settings: {known}")
+            continue
+        where = f"{name}= argument" if name in overrides else f"FAPILOG_{name.upper()}"
+        if name in _FIELD_TO_OTEL and name not in overrides:
+            where += f" (or {_FIELD_TO_OTEL[name]})"
+        secret = field.annotation is SecretStr or "SecretStr" in str(field.annotation)
+        got = "" if secret else f" (got {error.get('input')!r})"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        hint = _HINTS.get(name, "")
+        lines.append(f"  - {where}: {message}{got}{hint}")
+    return "\n".join(lines)
+
+
+_HINTS = {
+    "level": "; e.g. FAPILOG_LEVEL=INFO",
+    "overflow": "; use block, drop_newest or drop_oldest",
+    "console_format": "; use auto, pretty or json",
+    "file_rotate_every": "; use seconds (3600) or ISO 8601 (PT1H)",
+}

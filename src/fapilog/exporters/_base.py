@@ -1,0 +1,120 @@
+"""The async exporter protocol every fapilog backend implements."""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from fapilog._event import LogEvent
+
+__all__ = ["ExportResult", "ExportStatus", "Exporter"]
+
+
+class ExportStatus(enum.Enum):
+    """How an export attempt ended."""
+
+    SUCCESS = "success"
+    """Every record was delivered."""
+    RETRYABLE = "retryable"
+    """Nothing (or not everything) was delivered, and the same batch may be sent again."""
+    PARTIAL = "partial"
+    """Delivered except ``rejected`` records, which the backend refused for good."""
+    FAILURE = "failure"
+    """Nothing was delivered and retrying will not help."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """The outcome of :meth:`Exporter.export`.
+
+    Build one with the class methods rather than the constructor.
+    """
+
+    status: ExportStatus
+    retry_after: float | None = None
+    """Seconds the backend asked us to wait before retrying (a minimum delay)."""
+    rejected: int = 0
+    """For PARTIAL: how many records of the batch the backend rejected."""
+    reason: str = ""
+    """A short, secret-free description for diagnostics and drop counters."""
+
+    @classmethod
+    def success(cls) -> ExportResult:
+        """Every record was delivered."""
+        return _SUCCESS
+
+    @classmethod
+    def retryable(cls, reason: str = "", *, retry_after: float | None = None) -> ExportResult:
+        """The batch may be sent again, no earlier than ``retry_after`` seconds from now."""
+        return cls(ExportStatus.RETRYABLE, retry_after=retry_after, reason=reason)
+
+    @classmethod
+    def partial(cls, rejected: int, reason: str = "") -> ExportResult:
+        """Delivered except ``rejected`` records, which must not be retried."""
+        if rejected < 0:
+            raise ValueError("rejected must be >= 0")
+        return cls(ExportStatus.PARTIAL, rejected=rejected, reason=reason)
+
+    @classmethod
+    def failure(cls, reason: str = "") -> ExportResult:
+        """Nothing was delivered and retrying will not help."""
+        return cls(ExportStatus.FAILURE, reason=reason)
+
+    @property
+    def ok(self) -> bool:
+        """True when the result is SUCCESS."""
+        return self.status is ExportStatus.SUCCESS
+
+
+_SUCCESS = ExportResult(ExportStatus.SUCCESS)
+
+
+class Exporter(abc.ABC):
+    """Base class for async exporters.
+
+    The pipeline calls every method on its worker thread's event loop, never on the
+    application's. ``export`` is never called concurrently for one exporter: the
+    pipeline waits for one call to end (or time out) before the next. Retries,
+    timeouts and drop accounting are the pipeline's job; an exporter reports what
+    happened through its :class:`ExportResult` and should not retry on its own.
+    An exception raised by ``export`` is treated as a retryable failure and
+    reported (rate-limited) on stderr.
+    """
+
+    #: Name used in stats and diagnostics; defaults to the class name.
+    name: str = ""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("name"):
+            cls.name = cls.__name__
+
+    @abc.abstractmethod
+    async def export(self, batch: Sequence[LogEvent]) -> ExportResult:
+        """Deliver ``batch``.
+
+        Args:
+            batch: events in emission order; the exporter must not mutate them.
+
+        Returns:
+            What happened, as an :class:`ExportResult`.
+        """
+
+    async def force_flush(self, timeout: float | None = None) -> bool:
+        """Push out anything the exporter buffers itself. Returns True on success."""
+        return True
+
+    async def shutdown(self) -> None:  # noqa: B027  # optional hook, empty on purpose
+        """Release connections and files. Called once, after the last export."""
+
+    def after_fork(self) -> None:  # noqa: B027  # optional hook, empty on purpose
+        """Reset per-process state (sockets, channels, loops) in a forked child.
+
+        Called in the child after ``os.fork()``, before the child's pipeline worker
+        starts. Must not flush or close anything the parent still uses.
+        """

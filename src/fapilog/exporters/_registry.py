@@ -1,0 +1,109 @@
+"""Exporter names → exporter instances, for settings and ``OTEL_LOGS_EXPORTER``."""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+from fapilog.config import ConfigError
+
+if TYPE_CHECKING:
+    from fapilog.config import Settings
+    from fapilog.exporters._base import Exporter
+
+__all__ = ["ENTRY_POINT_GROUP", "as_exporter", "exporters_from_settings"]
+
+ENTRY_POINT_GROUP = "fapilog.exporters"
+
+
+def _console(settings: Settings) -> Exporter:
+    from fapilog.exporters.console import ConsoleExporter
+
+    stream = sys.stdout if settings.console_stream == "stdout" else None
+    return ConsoleExporter(stream=stream, format=settings.console_format)
+
+
+def _file(settings: Settings) -> Exporter:
+    from fapilog.exporters.file import FileExporter
+
+    if settings.file_path is None:
+        raise ConfigError(
+            "the 'file' exporter needs a path: set FAPILOG_FILE_PATH=/var/log/app.jsonl "
+            "or configure(file_path=...)"
+        )
+    return FileExporter(
+        settings.file_path,
+        max_bytes=settings.file_max_bytes,
+        rotate_every=settings.file_rotate_every,
+        backup_count=settings.file_backup_count,
+        max_age=settings.file_max_age,
+    )
+
+
+def _memory(settings: Settings) -> Exporter:
+    from fapilog.exporters.memory import InMemoryExporter
+
+    return InMemoryExporter()
+
+
+def _otlp(settings: Settings) -> Exporter:
+    try:
+        from fapilog.exporters.otlp import OTLPExporter
+    except ImportError as exc:  # the optional extra is missing
+        raise ConfigError(
+            f"the 'otlp' exporter needs the otlp extra ({exc.name} is missing): "
+            "pip install 'fapilog[otlp]'"
+        ) from None
+    exporter: Exporter = OTLPExporter()
+    return exporter
+
+
+_BUILTIN = {"console": _console, "file": _file, "memory": _memory, "otlp": _otlp}
+
+
+def exporters_from_settings(settings: Settings) -> list[Exporter]:
+    """Instantiate the exporters named in ``settings.exporters``.
+
+    Raises:
+        ConfigError: a name is unknown, or an exporter's own settings are missing.
+    """
+    names = [n.strip().lower() for n in settings.exporters]
+    if "none" in names:
+        return []
+    result: list[Exporter] = []
+    for name in names:
+        factory = _BUILTIN.get(name)
+        if factory is not None:
+            result.append(factory(settings))
+            continue
+        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+        if not found:
+            known = sorted({*_BUILTIN, "none"} | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+            raise ConfigError(
+                f"unknown exporter {name!r} in FAPILOG_EXPORTERS/OTEL_LOGS_EXPORTER; "
+                f"use one of: {', '.join(known)}"
+            )
+        result.append(as_exporter(found[0].load()()))
+    return result
+
+
+def as_exporter(obj: Any) -> Exporter:
+    """Accept a fapilog exporter or an OTel SDK ``LogRecordExporter`` (adapted).
+
+    Raises:
+        TypeError: ``obj`` is neither.
+    """
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+
+    from fapilog.exporters._base import Exporter
+    from fapilog.exporters._otel import OTelExporter
+
+    if isinstance(obj, Exporter):
+        return obj
+    if isinstance(obj, LogRecordExporter):
+        return OTelExporter(obj)
+    raise TypeError(
+        f"{type(obj).__name__} is not an exporter: subclass fapilog.exporters.Exporter "
+        "or pass an OpenTelemetry LogRecordExporter"
+    )

@@ -1,0 +1,359 @@
+"""AsyncBatchProcessor: batches events and fans each batch out to every exporter.
+
+Each exporter gets its own lane (a bounded backlog and a task), so a slow or
+failing exporter delays only itself. A lane makes one export call at a time and
+retries retryable results with exponential backoff and full jitter, honouring
+the backend's retry-after as a minimum, all within the export timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import random
+from typing import TYPE_CHECKING
+
+from fapilog._diagnostics import reporter
+from fapilog.exporters._base import ExportStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from fapilog._event import LogEvent
+    from fapilog.exporters._base import Exporter, ExportResult
+    from fapilog.pipeline._stats import Accounting, LaneCounters
+
+__all__ = ["AsyncBatchProcessor", "BatchOptions"]
+
+
+class BatchOptions:
+    """Tunables of the batch processor (validated by :class:`fapilog.Settings`)."""
+
+    __slots__ = (
+        "block",
+        "drop_oldest",
+        "export_timeout",
+        "initial_backoff",
+        "max_backoff",
+        "max_batch_size",
+        "max_queue_bytes",
+        "max_queue_size",
+        "schedule_delay",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_batch_size: int = 512,
+        schedule_delay: float = 0.2,
+        export_timeout: float = 30.0,
+        max_queue_size: int = 20_000,
+        max_queue_bytes: int = 64 * 1024 * 1024,
+        block: bool = True,
+        drop_oldest: bool = False,
+        initial_backoff: float = 0.1,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self.max_batch_size = max_batch_size
+        self.schedule_delay = schedule_delay
+        self.export_timeout = export_timeout
+        self.max_queue_size = max_queue_size
+        self.max_queue_bytes = max_queue_bytes
+        self.block = block
+        self.drop_oldest = drop_oldest
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+
+
+class _Batch:
+    """One batch shared by all lanes; counted as done when the last lane finishes."""
+
+    __slots__ = ("delivered", "events", "fail_reason", "nbytes", "pending")
+
+    def __init__(self, events: list[LogEvent], lanes: int) -> None:
+        self.events = events
+        self.nbytes = sum(map(estimate_size, events)) if lanes else 0
+        self.pending = lanes
+        self.delivered = len(events)
+        self.fail_reason = ""
+
+
+class _Lane:
+    """The queue and export task of one exporter."""
+
+    def __init__(
+        self,
+        processor: AsyncBatchProcessor,
+        exporter: Exporter,
+        counters: LaneCounters,
+    ) -> None:
+        self.processor = processor
+        self.exporter = exporter
+        self.name = exporter.name or type(exporter).__name__
+        self.counters = counters
+        self.backlog: collections.deque[_Batch] = collections.deque()
+        self.backlog_events = 0
+        self.backlog_bytes = 0
+        self.has_work = asyncio.Event()
+        self.has_room = asyncio.Event()
+        self.has_room.set()
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"fapilog-lane-{self.name}"
+        )
+
+    def offer(self, batch: _Batch) -> None:
+        """Queue ``batch``; when the backlog is full, drop per the overflow policy."""
+        opts = self.processor.options
+        acct = self.processor.accounting
+        with acct.lock:
+            if not acct.closed:
+                self.counters.received += len(batch.events)
+                self.counters.in_flight += len(batch.events)
+        self.backlog.append(batch)
+        self.backlog_events += len(batch.events)
+        self.backlog_bytes += batch.nbytes
+        self.idle.clear()
+        self.has_work.set()
+        # Under "block" the worker stops intake instead (it waits for has_room), so
+        # the backlog may overshoot by one drain; the other policies drop here.
+        while not opts.block and self._over(0) and len(self.backlog) > 1:
+            victim = self.backlog.popleft() if opts.drop_oldest else self.backlog.pop()
+            self.backlog_events -= len(victim.events)
+            self.backlog_bytes -= victim.nbytes
+            self.processor.lane_done(self, victim, 0, "backlog")
+        if self._over(1):
+            self.has_room.clear()
+
+    def _over(self, slack: int) -> bool:
+        """True when the backlog exceeds (slack=0) or has reached (slack=1) a bound."""
+        opts = self.processor.options
+        return (
+            self.backlog_events + slack > opts.max_queue_size
+            or self.backlog_bytes + slack > opts.max_queue_bytes
+        )
+
+    async def _run(self) -> None:
+        while True:
+            if not self.backlog:
+                self.idle.set()
+                self.has_work.clear()
+                await self.has_work.wait()
+                continue
+            batch = self.backlog.popleft()
+            self.backlog_events -= len(batch.events)
+            self.backlog_bytes -= batch.nbytes
+            if not self._over(1):
+                self.has_room.set()
+            try:
+                delivered, reason = await self._export(batch.events)
+            except asyncio.CancelledError:
+                self.processor.lane_done(self, batch, 0, "shutdown")
+                raise
+            self.processor.lane_done(self, batch, delivered, reason)
+
+    async def _export(self, events: Sequence[LogEvent]) -> tuple[int, str]:
+        """Export with retries; returns (delivered count, drop reason or "")."""
+        opts = self.processor.options
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + opts.export_timeout
+        attempt = 0
+        last_reason = ""
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                self._report("timeout", f"export timed out after {opts.export_timeout:g}s")
+                return 0, "timeout"
+            try:
+                result: ExportResult = await asyncio.wait_for(
+                    self.exporter.export(events), remaining
+                )
+            except TimeoutError:
+                self._report("timeout", f"export timed out after {opts.export_timeout:g}s")
+                return 0, "timeout"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # an exporter bug must not kill the lane
+                self._report("exception", f"export raised {type(exc).__name__}")
+                result = _retryable_after_exception(exc)
+            status = result.status
+            if status is ExportStatus.SUCCESS:
+                return len(events), ""
+            if status is ExportStatus.PARTIAL:
+                rejected = min(result.rejected, len(events))
+                if rejected:
+                    self._report("rejected", f"{rejected} record(s) rejected: {result.reason}")
+                return len(events) - rejected, "rejected" if rejected else ""
+            if status is ExportStatus.FAILURE:
+                self._report("failed", f"export failed: {result.reason}")
+                return 0, "failed"
+            last_reason = result.reason
+            delay = random.uniform(0, min(opts.max_backoff, opts.initial_backoff * 2**attempt))
+            if result.retry_after is not None:
+                delay = max(delay, result.retry_after)
+            attempt += 1
+            if loop.time() + delay >= deadline:
+                self._report(
+                    "retry_exhausted",
+                    f"gave up after {attempt} attempt(s) within the export timeout: {last_reason}",
+                )
+                return 0, "retry_exhausted"
+            with self.processor.accounting.lock:
+                self.counters.retries += 1
+            await asyncio.sleep(delay)
+
+    def _report(self, kind: str, message: str) -> None:
+        reporter.report(f"{kind}:{self.name}", f"exporter {self.name!r}: {message}")
+
+
+def estimate_size(event: LogEvent) -> int:
+    """A cheap upper-bound-ish estimate of an event's encoded size in bytes.
+
+    Strings and bytes count their length; other values a fixed amount. Good
+    enough to bound memory, far cheaper than encoding.
+    """
+    body = event.body
+    size = 96 + (len(body) if isinstance(body, (str, bytes)) else 32)
+    for key, value in event.attributes.items():
+        size += len(key) + (len(value) if isinstance(value, (str, bytes)) else 16)
+    return size
+
+
+def _retryable_after_exception(exc: Exception) -> ExportResult:
+    from fapilog.exporters._base import ExportResult
+
+    return ExportResult.retryable(f"{type(exc).__name__} raised by exporter")
+
+
+class AsyncBatchProcessor:
+    """Collects processed events into batches and exports them through lanes.
+
+    Lives on the pipeline's worker loop; not thread-safe by design.
+    """
+
+    def __init__(
+        self,
+        exporters: Sequence[Exporter],
+        options: BatchOptions,
+        accounting: Accounting,
+    ) -> None:
+        self.options = options
+        self.accounting = accounting
+        self.exporters = list(exporters)
+        self._pending: list[LogEvent] = []
+        self._pending_since = 0.0
+        self._lanes: list[_Lane] = []
+        self._names: set[str] = set()
+        for exporter in self.exporters:
+            name = exporter.name or type(exporter).__name__
+            unique, n = name, 2
+            while unique in self._names:
+                unique, n = f"{name}#{n}", n + 1
+            self._names.add(unique)
+            lane = _Lane(self, exporter, accounting.lane(unique))
+            lane.name = unique
+            self._lanes.append(lane)
+
+    def start(self) -> None:
+        for lane in self._lanes:
+            lane.start()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def add(self, events: list[LogEvent]) -> None:
+        """Stage processed events (already counted as ``staged``)."""
+        if not events:
+            return
+        if not self._pending:
+            self._pending_since = asyncio.get_running_loop().time()
+        self._pending.extend(events)
+        while len(self._pending) >= self.options.max_batch_size:
+            self._emit(self.options.max_batch_size)
+
+    def due(self, now: float) -> float | None:
+        """Seconds until the pending partial batch must go out (None: nothing pending)."""
+        if not self._pending:
+            return None
+        return max(0.0, self._pending_since + self.options.schedule_delay - now)
+
+    def tick(self, now: float) -> None:
+        """Send the partial batch if its schedule delay has passed."""
+        if self._pending and now >= self._pending_since + self.options.schedule_delay:
+            self._emit(len(self._pending))
+
+    def send_pending(self) -> None:
+        """Send everything staged now (flush)."""
+        while self._pending:
+            self._emit(min(len(self._pending), self.options.max_batch_size))
+
+    def _emit(self, n: int) -> None:
+        events = self._pending[:n]
+        del self._pending[:n]
+        if self._pending:
+            self._pending_since = asyncio.get_running_loop().time()
+        acct = self.accounting
+        with acct.lock:
+            if not acct.closed:
+                acct.staged -= len(events)
+                acct.exporting += len(events)
+        if not self._lanes:
+            self._finish(_Batch(events, 0))
+            return
+        batch = _Batch(events, len(self._lanes))
+        for lane in self._lanes:
+            lane.offer(batch)
+
+    def has_room(self) -> bool:
+        """False when some lane's backlog is full (``block`` policy: stop intake)."""
+        return all(lane.has_room.is_set() for lane in self._lanes)
+
+    async def wait_for_room(self) -> None:
+        for lane in self._lanes:
+            await lane.has_room.wait()
+
+    def lane_done(self, lane: _Lane, batch: _Batch, delivered: int, reason: str) -> None:
+        n = len(batch.events)
+        acct = self.accounting
+        with acct.lock:
+            if not acct.closed:
+                lane.counters.in_flight -= n
+                lane.counters.exported += delivered
+                if delivered < n:
+                    lane.counters.dropped[reason or "failed"] += n - delivered
+        if delivered < batch.delivered:
+            batch.delivered = delivered
+            batch.fail_reason = f"export_{reason or 'failed'}"
+        batch.pending -= 1
+        if batch.pending == 0:
+            self._finish(batch)
+
+    def _finish(self, batch: _Batch) -> None:
+        n = len(batch.events)
+        acct = self.accounting
+        with acct.lock:
+            if acct.closed:
+                return
+            acct.exporting -= n
+            acct.exported += batch.delivered
+            if batch.delivered < n:
+                acct.dropped[batch.fail_reason] += n - batch.delivered
+
+    async def wait_idle(self) -> None:
+        """Wait until every lane has exported everything handed to it."""
+        for lane in self._lanes:
+            await lane.idle.wait()
+
+    async def stop(self) -> None:
+        """Cancel the lanes (whatever they hold is counted by the caller)."""
+        tasks = [lane.task for lane in self._lanes if lane.task is not None]
+        for task in tasks:
+            task.cancel()
+        for lane in self._lanes:
+            lane.has_room.set()  # release a worker waiting for room under "block"
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,597 @@
+"""The pipeline: ring buffer on the caller side, a worker thread with its own loop."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import itertools
+import os
+import platform
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.sdk.resources import Resource
+
+from fapilog._diagnostics import reporter
+from fapilog.config import Settings
+from fapilog.exporters._registry import as_exporter, exporters_from_settings
+from fapilog.pipeline import _capture, _lifecycle
+from fapilog.pipeline._batch import AsyncBatchProcessor, BatchOptions
+from fapilog.pipeline._materialize import materialize
+from fapilog.pipeline._stats import Accounting, PipelineStats
+from fapilog.processors._builtin import (
+    BaggageProcessor,
+    BoundContextProcessor,
+    SpanContextProcessor,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from fapilog._event import LogEvent
+    from fapilog._logger import Logger
+    from fapilog.exporters._base import Exporter
+    from fapilog.pipeline._materialize import Captured
+    from fapilog.processors._base import Processor
+
+__all__ = ["Pipeline", "default_resource"]
+
+_serials = itertools.count(1)
+_worker_local = threading.local()
+_DRAIN_CHUNK = 4096
+_MIN_IDLE = 0.001
+_MAX_IDLE = 0.05
+
+
+def in_worker_thread() -> bool:
+    """True on any fapilog worker or exporter thread (recursion guard for bridges)."""
+    return getattr(_worker_local, "active", False)
+
+
+def default_resource(settings: Settings) -> Resource:
+    """The OTel Resource for ``settings``: host/process facts < OTEL env < service_name.
+
+    Process command-line arguments are deliberately left out: they often carry
+    credentials.
+    """
+    detected = Resource(
+        {
+            "host.name": socket.gethostname(),
+            "process.pid": os.getpid(),
+            "process.runtime.name": platform.python_implementation().lower(),
+            "process.runtime.version": platform.python_version(),
+        }
+    )
+    explicit = {"service.name": settings.service_name} if settings.service_name else {}
+    return detected.merge(Resource.create(explicit))
+
+
+class Pipeline:
+    """One independent logging pipeline: buffer, processors, batching, exporters.
+
+    Most applications use the default pipeline through :func:`fapilog.configure`
+    and :func:`fapilog.get_logger`; create more for isolated destinations (an
+    audit stream, a library's own telemetry) and get loggers from them with
+    :meth:`get_logger`.
+
+    Args:
+        settings: a :class:`~fapilog.Settings`; by default loaded from the environment.
+        exporters: fapilog exporters or OTel ``LogRecordExporter`` objects; replaces
+            the exporters named in settings.
+        processors: extra processors, run after the built-in enrichers.
+        resource: the OTel Resource; by default detected from host, process and
+            ``OTEL_*`` environment.
+        **overrides: individual settings, e.g. ``level="debug"``.
+
+    Raises:
+        ConfigError: a setting is invalid.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        exporters: Iterable[Exporter | Any] | None = None,
+        processors: Iterable[Processor] | None = None,
+        resource: Resource | None = None,
+        **overrides: Any,
+    ) -> None:
+        if settings is None:
+            settings = Settings.load(**overrides)
+        elif overrides:
+            settings = Settings.load(**{**settings.model_dump(exclude_unset=True), **overrides})
+        self.settings = settings
+        self._serial = next(_serials)
+        self._min_level = settings.level_number
+        self._capacity = settings.max_queue_size
+        self._policy = settings.overflow
+        self._block_timeout = settings.block_timeout_ms / 1000
+        self.resource = resource if resource is not None else default_resource(settings)
+        builtin: list[Processor] = [SpanContextProcessor(), BoundContextProcessor()]
+        if settings.baggage_keys:
+            builtin.append(BaggageProcessor(settings.baggage_keys))
+        self.processors: list[Processor] = [*builtin, *(processors or ())]
+        self.exporters: list[Exporter] = (
+            [as_exporter(e) for e in exporters]
+            if exporters is not None
+            else exporters_from_settings(settings)
+        )
+        self._batch_options = BatchOptions(
+            max_batch_size=settings.max_export_batch_size,
+            schedule_delay=settings.schedule_delay_ms / 1000,
+            export_timeout=settings.export_timeout_ms / 1000,
+            max_queue_size=settings.max_queue_size,
+            max_queue_bytes=settings.max_queue_bytes,
+            block=settings.overflow == "block",
+            drop_oldest=settings.overflow == "drop_oldest",
+        )
+        self._on_shutdown: list[Callable[[], None]] = []
+        self._shutdown_result: bool | None = None
+        self._closed = False
+        self._init_process_state()
+        _lifecycle.register(self)
+        if _capture.capturing():
+            _capture.hook_pipeline(self)
+        self._start_worker()
+
+    def __repr__(self) -> str:
+        names = ", ".join(e.name for e in self.exporters) or "no exporters"
+        state = "shut down" if self._closed else "running"
+        return f"<fapilog.Pipeline #{self._serial} [{names}] {state}>"
+
+    # -- state that must be rebuilt in a forked child ------------------------------------
+
+    def _init_process_state(self) -> None:
+        self._ring: collections.deque[Captured] = collections.deque()
+        self._acct = Accounting(self._ring.__len__)
+        self._state_lock = threading.Lock()
+        self._space = threading.Condition(threading.Lock())
+        self._space_waiters = 0
+        self._async_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._wakeup: asyncio.Future[None] | None = None
+        self._stopping = False
+        self._batch: AsyncBatchProcessor | None = None
+
+    def _start_worker(self) -> None:
+        self._thread = threading.Thread(
+            target=self._thread_main, name=f"fapilog-worker-{self._serial}", daemon=True
+        )
+        self._thread.start()
+        self._ready.wait()
+
+    def _after_fork(self) -> None:
+        """In a forked child: forget the parent's buffered events and start afresh.
+
+        The parent still owns and exports what it buffered; re-exporting it here
+        would duplicate it. Counters restart at zero for the child.
+        """
+        reporter.reset()
+        self._init_process_state()
+        if "process.pid" in self.resource.attributes:
+            self.resource = self.resource.merge(Resource({"process.pid": os.getpid()}))
+        for exporter in self.exporters:
+            try:
+                exporter.after_fork()
+            except Exception as exc:
+                reporter.report("after_fork", f"{exporter.name}.after_fork raised {exc!r}")
+        if not self._closed:
+            self._start_worker()
+
+    # -- caller side ------------------------------------------------------------------------
+
+    def get_logger(self, name: str | None = None) -> Logger:
+        """A logger that writes to this pipeline (not to the default one)."""
+        from fapilog._logger import Logger
+
+        return Logger._for_pipeline(self, name)
+
+    def _enqueue(self, rec: Captured) -> None:
+        ring = self._ring
+        if len(ring) < self._capacity:
+            ring.append(rec)
+        else:
+            self._overflow(rec)
+
+    def _enqueue_closed(self, rec: Captured) -> None:
+        self._acct.caller_drop("after_shutdown")
+        reporter.report(
+            f"after_shutdown:{self._serial}",
+            "event logged to a pipeline that was shut down; dropped and counted",
+        )
+
+    def _overflow(self, rec: Captured) -> None:
+        ring = self._ring
+        policy = self._policy
+        if policy == "drop_oldest":
+            try:
+                ring.popleft()
+            except IndexError:
+                pass
+            else:
+                self._acct.caller_drop("queue_full")
+            ring.append(rec)
+            self._report_full()
+            return
+        if (
+            policy == "block"
+            and self._block_timeout > 0
+            and not in_worker_thread()
+            and not _on_event_loop()
+        ):
+            deadline = time.monotonic() + self._block_timeout
+            with self._space:
+                self._space_waiters += 1
+                try:
+                    while len(ring) >= self._capacity and not self._closed:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0 or not self._space.wait(remaining):
+                            break
+                finally:
+                    self._space_waiters -= 1
+            if len(ring) < self._capacity and not self._closed:
+                ring.append(rec)
+                return
+        self._acct.caller_drop("queue_full")
+        self._report_full()
+
+    def _report_full(self) -> None:
+        reporter.report(
+            f"queue_full:{self._serial}",
+            f"buffer full ({self._capacity} events); dropping per overflow={self._policy!r} "
+            "(see fapilog.stats())",
+        )
+
+    async def _aput(self, rec: Captured) -> None:
+        """Append, waiting (without blocking the loop) for space instead of dropping."""
+        ring = self._ring
+        while len(ring) >= self._capacity:
+            if self._closed:
+                self._enqueue_closed(rec)
+                return
+            loop = asyncio.get_running_loop()
+            fut: asyncio.Future[None] = loop.create_future()
+            self._async_waiters.append((loop, fut))
+            if len(ring) < self._capacity:
+                break
+            await fut
+        if self._closed:
+            self._enqueue_closed(rec)
+            return
+        ring.append(rec)
+
+    def _wake_waiters(self) -> None:
+        if self._space_waiters:
+            with self._space:
+                self._space.notify_all()
+        if self._async_waiters:
+            waiters, self._async_waiters = self._async_waiters, []
+            for loop, fut in waiters:
+                try:
+                    loop.call_soon_threadsafe(_resolve, fut)
+                except RuntimeError:  # that loop is closed; its task is gone
+                    pass
+
+    # -- worker side --------------------------------------------------------------------------
+
+    def _thread_main(self) -> None:
+        _worker_local.active = True
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._run())
+        except BaseException as exc:  # pragma: no cover - a bug; keep the host alive
+            reporter.report("worker", f"pipeline worker crashed: {exc!r}")
+        finally:
+            try:
+                # A shutdown that timed out may leave an exporter call pending.
+                pending = asyncio.all_tasks(loop)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    loop.run_until_complete(asyncio.wait(pending, timeout=0.1))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+                self._wake_waiters()
+                if not self._done.done():
+                    self._done.set_result(None)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        batch = self._batch = AsyncBatchProcessor(self.exporters, self._batch_options, self._acct)
+        batch.start()
+        self._ready.set()
+        idle = _MIN_IDLE
+        while not self._stopping:
+            if self._drain(_DRAIN_CHUNK):
+                idle = _MIN_IDLE
+                batch.tick(loop.time())
+                if self._batch_options.block and not batch.has_room():
+                    await batch.wait_for_room()
+                await asyncio.sleep(0)  # let the lanes run between chunks
+                continue
+            now = loop.time()
+            batch.tick(now)
+            due = batch.due(now)
+            await self._sleep(idle if due is None else min(idle, max(due, 0.0005)))
+            idle = min(idle * 2, _MAX_IDLE)
+
+    async def _sleep(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._wakeup = fut
+        handle = loop.call_later(seconds, _resolve, fut)
+        try:
+            await fut
+        finally:
+            handle.cancel()
+            self._wakeup = None
+
+    def _wake_worker(self) -> None:
+        fut = self._wakeup
+        if fut is not None and self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(_resolve, fut)
+            except RuntimeError:
+                pass
+
+    def _drain(self, limit: int) -> int:
+        """Move up to ``limit`` captured calls through the processors into the batcher."""
+        ring = self._ring
+        n = min(len(ring), limit)
+        if not n:
+            return 0
+        popleft = ring.popleft
+        items = []
+        try:
+            for _ in range(n):
+                items.append(popleft())
+        except IndexError:  # a drop_oldest caller took some
+            pass
+        acct = self._acct
+        taken = len(items)
+        with acct.lock:
+            if acct.closed:
+                return taken
+            acct.taken += taken
+            acct.processing += taken
+        self._wake_waiters()
+        events: list[LogEvent] = []
+        filtered = failed = 0
+        resource = self.resource
+        processors = self.processors
+        for rec in items:
+            try:
+                event = materialize(rec, resource)
+            except Exception as exc:
+                failed += 1
+                reporter.report("materialize", f"could not build an event: {exc!r}")
+                continue
+            keep = True
+            for processor in processors:
+                try:
+                    verdict = processor.on_emit(event)
+                except Exception as exc:
+                    failed += 1
+                    keep = False
+                    reporter.report(
+                        f"processor:{type(processor).__name__}",
+                        f"processor {type(processor).__name__} raised {type(exc).__name__}; "
+                        "event dropped",
+                    )
+                    break
+                if verdict is False:
+                    filtered += 1
+                    keep = False
+                    break
+            if keep:
+                events.append(event)
+        with acct.lock:
+            if acct.closed:
+                return taken
+            acct.processing -= taken
+            acct.staged += len(events)
+            if filtered:
+                acct.dropped["filtered"] += filtered
+            if failed:
+                acct.dropped["processor_error"] += failed
+        if self._batch is not None:
+            self._batch.add(events)
+        return taken
+
+    async def _flush_inner(self) -> bool:
+        batch = self._batch
+        assert batch is not None
+        remaining = len(self._ring)
+        while remaining > 0:
+            taken = self._drain(min(remaining, _DRAIN_CHUNK))
+            if not taken:
+                break
+            remaining -= taken
+            if self._batch_options.block and not batch.has_room():
+                batch.send_pending()
+                await batch.wait_for_room()
+        batch.send_pending()
+        await batch.wait_idle()
+        results = await asyncio.gather(
+            *(e.force_flush() for e in self.exporters), return_exceptions=True
+        )
+        return all(r is True for r in results)
+
+    async def _shutdown_inner(self, deadline: float) -> bool:
+        loop = asyncio.get_running_loop()
+        batch = self._batch
+        assert batch is not None
+        # Leave a little of the caller's budget for cancelling and closing.
+        budget = max(0.0, deadline - time.monotonic() - 0.05)
+        ok = True
+        try:
+            await asyncio.wait_for(self._flush_inner(), budget)
+        except TimeoutError:
+            ok = False
+        await batch.stop()
+        for processor in self.processors:
+            try:
+                processor.shutdown()
+            except Exception as exc:
+                reporter.report("processor_shutdown", f"processor shutdown raised {exc!r}")
+        for exporter in self.exporters:
+            remaining = max(0.01, deadline - time.monotonic() - 0.02)
+            try:
+                await asyncio.wait_for(exporter.shutdown(), remaining)
+            except Exception as exc:
+                ok = False
+                reporter.report(
+                    f"exporter_shutdown:{exporter.name}",
+                    f"exporter {exporter.name!r} shutdown failed: {type(exc).__name__}",
+                )
+        self._stopping = True
+        del loop
+        return ok
+
+    # -- public lifecycle -------------------------------------------------------------------
+
+    def _check_not_worker(self, what: str) -> None:
+        if threading.current_thread() is self._thread:
+            raise RuntimeError(f"Pipeline.{what}() cannot be called from the pipeline's worker")
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Export everything logged before this call.
+
+        Args:
+            timeout: seconds to wait at most (default: no bound).
+
+        Returns:
+            True if everything was exported (or counted as dropped) in time.
+        """
+        self._check_not_worker("flush")
+        if self._closed or self._loop is None:
+            return self._closed
+        fut = asyncio.run_coroutine_threadsafe(self._flush_inner(), self._loop)
+        self._wake_worker()
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            return False
+
+    async def aflush(self, timeout: float | None = None) -> bool:
+        """Awaitable :meth:`flush`; never blocks the calling event loop."""
+        if self._closed or self._loop is None:
+            return self._closed
+        fut = asyncio.run_coroutine_threadsafe(self._flush_inner(), self._loop)
+        self._wake_worker()
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(fut), timeout)
+        except TimeoutError:
+            fut.cancel()
+            return False
+
+    def _begin_shutdown(self, timeout: float | None) -> tuple[float, concurrent.futures.Future[bool] | None]:
+        if timeout is None:
+            timeout = self.settings.shutdown_timeout_ms / 1000
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._state_lock:
+            if self._closed:
+                return deadline, None
+            self._closed = True
+            self._enqueue = self._enqueue_closed  # type: ignore[method-assign]  # later calls count as drops
+        for undo in reversed(self._on_shutdown):
+            try:
+                undo()
+            except Exception as exc:
+                reporter.report("restore", f"restoring state at shutdown failed: {exc!r}")
+        self._on_shutdown.clear()
+        if self._loop is None:
+            return deadline, None
+        fut = asyncio.run_coroutine_threadsafe(self._shutdown_inner(deadline), self._loop)
+        self._wake_worker()
+        with self._space:
+            self._space.notify_all()
+        return deadline, fut
+
+    def _end_shutdown(self, ok: bool) -> bool:
+        leftover = len(self._ring)
+        self._ring.clear()
+        lost = self._acct.close_books("shutdown", leftover)
+        if lost:
+            reporter.report(
+                f"shutdown:{self._serial}",
+                f"shutdown timed out; {lost} undelivered event(s) counted as dropped",
+            )
+        self._stopping = True
+        self._wake_worker()
+        self._wake_waiters()
+        _lifecycle.unregister(self)
+        self._shutdown_result = ok and lost == 0
+        return self._shutdown_result
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush, stop the worker and close the exporters, within ``timeout`` seconds.
+
+        Events still undelivered when the time is up are counted as dropped
+        (reason ``shutdown``). Logging to a shut-down pipeline drops and counts the
+        event (reason ``after_shutdown``). Idempotent.
+
+        Args:
+            timeout: bound in seconds (default: ``settings.shutdown_timeout_ms``).
+
+        Returns:
+            True when every event was delivered and every exporter closed cleanly.
+        """
+        self._check_not_worker("shutdown")
+        deadline, fut = self._begin_shutdown(timeout)
+        if fut is None:
+            return self._shutdown_result if self._shutdown_result is not None else True
+        try:
+            ok = fut.result(max(0.0, deadline - time.monotonic()))
+        except concurrent.futures.TimeoutError:
+            ok = False
+        result = self._end_shutdown(ok)
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        return result
+
+    async def ashutdown(self, timeout: float | None = None) -> bool:
+        """Awaitable :meth:`shutdown`; never blocks the calling event loop."""
+        deadline, fut = self._begin_shutdown(timeout)
+        if fut is None:
+            return self._shutdown_result if self._shutdown_result is not None else True
+        try:
+            ok = await asyncio.wait_for(
+                asyncio.wrap_future(fut), max(0.0, deadline - time.monotonic())
+            )
+        except TimeoutError:
+            ok = False
+        result = self._end_shutdown(ok)
+        try:
+            await asyncio.wait_for(
+                asyncio.wrap_future(self._done), max(0.0, deadline - time.monotonic())
+            )
+        except TimeoutError:
+            pass
+        return result
+
+    def stats(self) -> PipelineStats:
+        """A consistent snapshot of the accounting (see :class:`PipelineStats`)."""
+        return self._acct.snapshot()
+
+    def add_shutdown_hook(self, undo: Callable[[], None]) -> None:
+        """Register a callable that restores global state when the pipeline shuts down."""
+        self._on_shutdown.append(undo)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _on_event_loop() -> bool:
+    return asyncio._get_running_loop() is not None

@@ -1,0 +1,177 @@
+"""Event accounting: every emitted event is exported, dropped (with a reason) or in flight."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+__all__ = ["Accounting", "ExporterStats", "LaneCounters", "PipelineStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExporterStats:
+    """What one exporter did with the events handed to it."""
+
+    received: int
+    """Events handed to this exporter."""
+    exported: int
+    """Events it delivered."""
+    dropped: Mapping[str, int]
+    """Events it did not deliver, by reason."""
+    in_flight: int
+    """Events queued for it or being exported."""
+    retries: int
+    """Export attempts repeated after a retryable failure."""
+
+    @property
+    def dropped_total(self) -> int:
+        """Sum of :attr:`dropped`."""
+        return sum(self.dropped.values())
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStats:
+    """A consistent snapshot of a pipeline's accounting.
+
+    ``emitted == exported + dropped_total + in_flight`` holds for every snapshot.
+    With several exporters an event counts as exported once *every* exporter
+    delivered it; per-exporter figures are in :attr:`exporters`.
+    """
+
+    emitted: int
+    """Log calls that passed the level check."""
+    exported: int
+    """Events delivered to every exporter."""
+    dropped: Mapping[str, int]
+    """Events not delivered everywhere, by reason (``queue_full``, ``filtered``, ...)."""
+    in_flight: int
+    """Events buffered, being processed, batched or exported."""
+    queued: int
+    """Of ``in_flight``: events still in the caller-side ring buffer."""
+    exporters: Mapping[str, ExporterStats] = field(default_factory=dict)
+
+    @property
+    def dropped_total(self) -> int:
+        """Sum of :attr:`dropped`."""
+        return sum(self.dropped.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly copy of the snapshot."""
+        return {
+            "emitted": self.emitted,
+            "exported": self.exported,
+            "dropped": dict(self.dropped),
+            "dropped_total": self.dropped_total,
+            "in_flight": self.in_flight,
+            "queued": self.queued,
+            "exporters": {
+                name: {
+                    "received": s.received,
+                    "exported": s.exported,
+                    "dropped": dict(s.dropped),
+                    "in_flight": s.in_flight,
+                    "retries": s.retries,
+                }
+                for name, s in self.exporters.items()
+            },
+        }
+
+
+class LaneCounters:
+    """Per-exporter counters; mutated only under the owning :class:`Accounting` lock."""
+
+    __slots__ = ("dropped", "exported", "in_flight", "received", "retries")
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.exported = 0
+        self.in_flight = 0
+        self.retries = 0
+        self.dropped: Counter[str] = Counter()
+
+    def snapshot(self) -> ExporterStats:
+        return ExporterStats(
+            received=self.received,
+            exported=self.exported,
+            dropped=MappingProxyType(dict(self.dropped)),
+            in_flight=self.in_flight,
+            retries=self.retries,
+        )
+
+
+class Accounting:
+    """The books of one pipeline.
+
+    Worker-side stages (``processing``, ``staged``, ``exporting``) and outcomes
+    move under one uncontended lock, so a snapshot is always consistent. The
+    ring buffer's length is read once per snapshot and used on both sides of the
+    identity; callers touch the books only on the drop path.
+    """
+
+    def __init__(self, ring_len: Callable[[], int]) -> None:
+        self._ring_len = ring_len
+        self.lock = threading.Lock()
+        self.taken = 0
+        self.processing = 0
+        self.staged = 0
+        self.exporting = 0
+        self.exported = 0
+        self.dropped: Counter[str] = Counter()
+        self.lanes: dict[str, LaneCounters] = {}
+        self.closed = False
+
+    def caller_drop(self, reason: str, n: int = 1) -> None:
+        """Count events dropped before they entered the ring (caller side)."""
+        with self.lock:
+            self.dropped[reason] += n
+            self.taken += n  # never in the ring, so "taken" straight to their outcome
+
+    def lane(self, name: str) -> LaneCounters:
+        with self.lock:
+            counters = self.lanes.get(name)
+            if counters is None:
+                counters = self.lanes[name] = LaneCounters()
+            return counters
+
+    def close_books(self, reason: str, ring_leftover: int) -> int:
+        """Count everything still in flight as dropped and ignore later movements.
+
+        Used when shutdown gives up: whatever a hung exporter still holds is lost.
+        Returns how many events were written off.
+        """
+        with self.lock:
+            if self.closed:
+                return 0
+            stuck = self.processing + self.staged + self.exporting
+            self.taken += ring_leftover
+            lost = stuck + ring_leftover
+            if lost:
+                self.dropped[reason] += lost
+            for lane in self.lanes.values():
+                if lane.in_flight:
+                    lane.dropped[reason] += lane.in_flight
+                    lane.in_flight = 0
+            self.processing = self.staged = self.exporting = 0
+            self.closed = True
+            return lost
+
+    def snapshot(self) -> PipelineStats:
+        with self.lock:
+            queued = 0 if self.closed else self._ring_len()
+            in_flight = queued + self.processing + self.staged + self.exporting
+            return PipelineStats(
+                emitted=self.taken + queued,
+                exported=self.exported,
+                dropped=MappingProxyType(dict(self.dropped)),
+                in_flight=in_flight,
+                queued=queued,
+                exporters=MappingProxyType(
+                    {name: lane.snapshot() for name, lane in self.lanes.items()}
+                ),
+            )

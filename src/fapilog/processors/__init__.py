@@ -1,0 +1,24 @@
+"""Processors: enrich, redact and filter events on the pipeline worker."""
+
+from __future__ import annotations
+
+from fapilog.processors._base import Processor
+from fapilog.processors._builtin import (
+    BaggageProcessor,
+    BoundContextProcessor,
+    LevelFilter,
+    ResourceProcessor,
+    SpanContextProcessor,
+)
+from fapilog.processors._otel import FapilogLogRecordProcessor, OTelProcessor
+
+__all__ = [
+    "BaggageProcessor",
+    "BoundContextProcessor",
+    "FapilogLogRecordProcessor",
+    "LevelFilter",
+    "OTelProcessor",
+    "Processor",
+    "ResourceProcessor",
+    "SpanContextProcessor",
+]

@@ -1,0 +1,172 @@
+"""Bridge from the standard :mod:`logging` module into a fapilog pipeline."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from fapilog import _severity
+from fapilog._diagnostics import reporter
+from fapilog._logger import _get_context
+
+if TYPE_CHECKING:
+    from fapilog.pipeline._pipeline import Pipeline
+
+__all__ = ["FapilogHandler", "StdlibCapture", "capture_stdlib"]
+
+# Attributes every LogRecord has; anything else came from ``extra=``.
+_RESERVED = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()
+    | {"message", "asctime", "taskName"}
+)
+_TEXT = {
+    logging.DEBUG: "DEBUG",
+    logging.INFO: "INFO",
+    logging.WARNING: "WARN",
+    logging.ERROR: "ERROR",
+    logging.CRITICAL: "FATAL",
+}
+
+
+class _ScopeLogger:
+    """What :func:`materialize` needs from a logger: a scope and bound fields."""
+
+    __slots__ = ("_fields", "_scope")
+
+    def __init__(self, name: str) -> None:
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+        self._scope = InstrumentationScope(name)
+        self._fields: dict[str, Any] = {}
+
+
+class FapilogHandler(logging.Handler):
+    """A :class:`logging.Handler` that sends records into a fapilog pipeline.
+
+    ``extra=`` fields become attributes, ``exc_info`` becomes the ``exception.*``
+    attributes, the call site becomes ``code.file.path``, ``code.function.name``
+    and ``code.line.number``, and the active span's ids are attached. Records
+    logged by fapilog's own threads (e.g. an HTTP client inside an exporter) are
+    not fed back into the pipeline; they are counted as dropped (``recursion``).
+
+    Args:
+        level: minimum :mod:`logging` level handled.
+        pipeline: the target; by default the default pipeline at emit time.
+    """
+
+    def __init__(self, level: int | str = logging.NOTSET, pipeline: Pipeline | None = None):
+        super().__init__(level)
+        self._pipeline = pipeline
+        self._scopes: dict[str, _ScopeLogger] = {}
+        self._guard = threading.local()
+
+    def _target(self) -> Any:
+        if self._pipeline is not None:
+            return self._pipeline
+        from fapilog._api import _DEFAULT
+
+        return _DEFAULT.pipeline
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from fapilog.pipeline._pipeline import in_worker_thread
+
+        pipeline = self._target()
+        if in_worker_thread() or getattr(self._guard, "busy", False):
+            if hasattr(pipeline, "_acct"):
+                pipeline._acct.caller_drop("recursion")
+            return
+        self._guard.busy = True
+        try:
+            severity = _severity.from_stdlib(record.levelno)
+            if severity < pipeline._min_level:
+                return
+            fields: dict[str, Any] = {
+                key: value for key, value in record.__dict__.items() if key not in _RESERVED
+            }
+            fields["code.file.path"] = record.pathname
+            fields["code.function.name"] = record.funcName
+            fields["code.line.number"] = record.lineno
+            fields["thread.name"] = record.threadName
+            scope = self._scopes.get(record.name)
+            if scope is None:
+                scope = self._scopes[record.name] = _ScopeLogger(record.name)
+            exc = record.exc_info[1] if record.exc_info else None
+            pipeline._enqueue(
+                (
+                    int(record.created * 1e9),
+                    severity,
+                    _TEXT.get(record.levelno, record.levelname),
+                    _message(record),
+                    (),
+                    fields,
+                    scope,
+                    _get_context(),
+                    exc,
+                    None,
+                )
+            )
+        except Exception as exc:  # never raise into the logging call
+            reporter.report("stdlib_bridge", f"FapilogHandler could not capture a record: {exc!r}")
+        finally:
+            self._guard.busy = False
+
+
+def _message(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception:
+        return f"{record.msg!s} (unformattable args: {record.args!r})"
+
+
+class StdlibCapture:
+    """Handle returned by :func:`capture_stdlib`; :meth:`uninstall` restores logging."""
+
+    def __init__(self, logger: logging.Logger, handler: FapilogHandler, old_level: int):
+        self.logger = logger
+        self.handler = handler
+        self._old_level = old_level
+        self._installed = True
+
+    def uninstall(self) -> None:
+        """Remove the handler and restore the logger's previous level. Idempotent."""
+        if self._installed:
+            self.logger.removeHandler(self.handler)
+            self.logger.setLevel(self._old_level)
+            self._installed = False
+
+
+def capture_stdlib(
+    level: int | str = logging.INFO,
+    *,
+    pipeline: Pipeline | None = None,
+    logger: logging.Logger | str | None = None,
+) -> StdlibCapture:
+    """Route :mod:`logging` records into fapilog.
+
+    Installs a :class:`FapilogHandler` on the root logger (or ``logger``) and
+    lowers that logger's level to ``level`` if needed. Existing handlers stay.
+    When ``pipeline`` (or the default pipeline) shuts down, the change is undone.
+
+    Args:
+        level: minimum level to capture (name or number).
+        pipeline: target pipeline; default: the default pipeline.
+        logger: the logger to attach to (default: root).
+
+    Returns:
+        A handle whose ``uninstall()`` restores the previous state.
+    """
+    target = logger if isinstance(logger, logging.Logger) else logging.getLogger(logger)
+    levelno = level if isinstance(level, int) else logging.getLevelNamesMapping()[level.upper()]
+    handler = FapilogHandler(levelno, pipeline=pipeline)
+    handle = StdlibCapture(target, handler, target.level)
+    target.addHandler(handler)
+    if target.level == logging.NOTSET or target.level > levelno:
+        target.setLevel(levelno)
+    owner = pipeline
+    if owner is None:
+        from fapilog._api import default_pipeline
+
+        owner = default_pipeline()
+    owner.add_shutdown_hook(handle.uninstall)
+    return handle

@@ -1,0 +1,85 @@
+"""Exporters and helpers shared by the core tests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+from fapilog import Exporter, ExportResult, LogEvent
+
+
+class RecordingExporter(Exporter):
+    """Keeps every event; optionally answers from a script of results first."""
+
+    name = "recording"
+
+    def __init__(self, script: Sequence[ExportResult] = (), name: str | None = None) -> None:
+        self.events: list[LogEvent] = []
+        self.calls = 0
+        self.batch_sizes: list[int] = []
+        self.script = list(script)
+        self.shutdown_called = False
+        self.lock = threading.Lock()
+        if name:
+            self.name = name
+
+    async def export(self, batch: Sequence[LogEvent]) -> ExportResult:
+        self.calls += 1
+        self.batch_sizes.append(len(batch))
+        if self.script:
+            result = self.script.pop(0)
+            if result.ok:
+                with self.lock:
+                    self.events.extend(batch)
+            elif result.rejected:
+                with self.lock:
+                    self.events.extend(batch[result.rejected :])
+            return result
+        with self.lock:
+            self.events.extend(batch)
+        return ExportResult.success()
+
+    async def shutdown(self) -> None:
+        self.shutdown_called = True
+
+
+class HangingExporter(Exporter):
+    """An exporter whose export and shutdown never return (until cancelled)."""
+
+    name = "hanging"
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+
+    async def export(self, batch: Sequence[LogEvent]) -> ExportResult:
+        self.started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def shutdown(self) -> None:
+        await asyncio.Event().wait()
+
+
+class GatedExporter(Exporter):
+    """Blocks every export until the test opens the gate (a slow backend)."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.events: list[LogEvent] = []
+
+    async def export(self, batch: Sequence[LogEvent]) -> ExportResult:
+        self.entered.set()
+        while not self.gate.is_set():
+            await asyncio.sleep(0.005)
+        self.events.extend(batch)
+        return ExportResult.success()
+
+
+def identity_holds(stats: object) -> bool:
+    """emitted == exported + dropped + in_flight."""
+    s = stats
+    return s.emitted == s.exported + s.dropped_total + s.in_flight  # type: ignore[attr-defined]

@@ -1,0 +1,220 @@
+"""The Logger API: levels, fields, bind, exceptions, event names, async twins."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+import fapilog
+from fapilog import Pipeline
+from support import RecordingExporter
+
+
+def _events(pipeline: Pipeline, exporter: RecordingExporter) -> list[fapilog.LogEvent]:
+    assert pipeline.flush(timeout=5)
+    return exporter.events
+
+
+def test_message_and_fields_become_body_and_attributes(recording) -> None:
+    """log.info("paid", order_id=7, amount=12.5) gives body "paid" and two attributes."""
+    pipeline, exporter = recording
+    pipeline.get_logger("shop").info("paid", order_id=7, amount=12.5)
+    (event,) = _events(pipeline, exporter)
+    assert event.body == "paid"
+    assert event.attributes == {"order_id": 7, "amount": 12.5}
+    assert event.severity_text == "INFO" and event.severity_number == 9
+    assert event.scope_name == "shop"
+    assert event.timestamp > 0 and event.observed_timestamp == event.timestamp
+
+
+def test_each_level_method_has_its_otel_severity(recording) -> None:
+    """debug/info/warning/error/critical/exception map to DEBUG/INFO/WARN/ERROR/FATAL/ERROR."""
+    pipeline, exporter = recording
+    log = pipeline.get_logger("x")
+    log.debug("d")
+    log.info("i")
+    log.warning("w")
+    log.error("e")
+    log.critical("c")
+    log.exception("x")
+    log.log("warning", "lw")
+    log.log(logging.ERROR, "le")
+    got = [(e.body, e.severity_text, e.severity_number) for e in _events(pipeline, exporter)]
+    assert got == [
+        ("i", "INFO", 9),
+        ("w", "WARN", 13),
+        ("e", "ERROR", 17),
+        ("c", "FATAL", 21),
+        ("x", "ERROR", 17),
+        ("lw", "WARN", 13),
+        ("le", "ERROR", 17),
+    ]
+
+
+def test_level_setting_filters_on_the_caller() -> None:
+    """With level=debug, debug events pass; below the level they are not even emitted."""
+    exporter = RecordingExporter()
+    pipeline = Pipeline(exporters=[exporter], level="warning", schedule_delay_ms=5)
+    log = pipeline.get_logger("x")
+    log.info("dropped by level")
+    log.warning("kept")
+    assert not log.is_enabled_for("info") and log.is_enabled_for("error")
+    assert [e.body for e in _events(pipeline, exporter)] == ["kept"]
+    assert pipeline.stats().emitted == 1
+    pipeline.shutdown()
+
+
+def test_percent_args_are_formatted_like_logging(recording) -> None:
+    """%-style arguments are applied; bad ones never raise and keep the data."""
+    pipeline, exporter = recording
+    log = pipeline.get_logger("x")
+    log.info("hello %s #%d", "bob", 3)
+    log.info("broken %d", "not a number")
+    a, b = _events(pipeline, exporter)
+    assert a.body == "hello bob #3"
+    assert "broken %d" in b.body and "not a number" in b.body
+
+
+def test_bind_returns_a_new_logger_with_fields(recording) -> None:
+    """bind() adds fields to a new logger; the original is unchanged; call fields win."""
+    pipeline, exporter = recording
+    base = pipeline.get_logger("x")
+    bound = base.bind(tenant="t1", region="eu")
+    bound.info("a", region="us")
+    base.info("b")
+    a, b = _events(pipeline, exporter)
+    assert a.attributes == {"tenant": "t1", "region": "us"}
+    assert b.attributes == {}
+    assert bound.fields == {"tenant": "t1", "region": "eu"}
+
+
+def test_exception_records_semantic_convention_attributes(recording) -> None:
+    """log.exception inside except records exception.type/message/stacktrace."""
+    pipeline, exporter = recording
+    log = pipeline.get_logger("x")
+    try:
+        raise ValueError("bad input")
+    except ValueError:
+        log.exception("failed", order_id=1)
+    err = RuntimeError("explicit")
+    log.error("with exc", exc_info=err)
+    a, b = _events(pipeline, exporter)
+    assert a.attributes["exception.type"] == "ValueError"
+    assert a.attributes["exception.message"] == "bad input"
+    assert "raise ValueError" in a.attributes["exception.stacktrace"]
+    assert a.attributes["order_id"] == 1
+    assert b.attributes["exception.type"] == "RuntimeError"
+
+
+def test_event_name_is_the_otel_event_name(recording) -> None:
+    """event_name= sets the record's event_name, not an attribute."""
+    pipeline, exporter = recording
+    pipeline.get_logger("x").info("user signed up", event_name="user.signup", user="u1")
+    (event,) = _events(pipeline, exporter)
+    assert event.event_name == "user.signup"
+    assert event.attributes == {"user": "u1"}
+
+
+def test_structured_bodies_are_normalised(recording) -> None:
+    """A non-string message becomes a structured AnyValue body."""
+    pipeline, exporter = recording
+    pipeline.get_logger("x").info({"k": (1, 2)})
+    (event,) = _events(pipeline, exporter)
+    assert event.body == {"k": [1, 2]}
+
+
+async def test_async_twins_deliver_like_sync_ones(recording) -> None:
+    """adebug/ainfo/.../aexception log like their sync twins."""
+    pipeline, exporter = recording
+    log = pipeline.get_logger("x")
+    await log.ainfo("i", a=1)
+    await log.awarning("w")
+    await log.aerror("e")
+    await log.acritical("c")
+    await log.adebug("d")
+    try:
+        raise KeyError("k")
+    except KeyError:
+        await log.aexception("x")
+    await log.alog("error", "al")
+    assert await pipeline.aflush(timeout=5)
+    got = [(e.body, e.severity_text) for e in exporter.events]
+    assert got == [("i", "INFO"), ("w", "WARN"), ("e", "ERROR"), ("c", "FATAL"), ("x", "ERROR"), ("al", "ERROR")]
+    assert exporter.events[4].attributes["exception.type"] == "KeyError"
+
+
+async def test_awaited_calls_wait_for_space_instead_of_dropping() -> None:
+    """With a tiny buffer and drop_newest, awaited calls never drop; sync calls would."""
+    exporter = RecordingExporter()
+    pipeline = Pipeline(
+        exporters=[exporter], max_queue_size=4, overflow="drop_newest", schedule_delay_ms=1
+    )
+    log = pipeline.get_logger("x")
+    for i in range(500):
+        await log.ainfo("e", i=i)
+    assert await pipeline.aflush(timeout=10)
+    stats = pipeline.stats()
+    assert stats.dropped_total == 0
+    assert [e.attributes["i"] for e in exporter.events] == list(range(500))
+    await pipeline.ashutdown()
+
+
+def test_get_logger_defaults_to_the_calling_module_name() -> None:
+    """get_logger() without a name uses the caller's __name__."""
+    assert fapilog.get_logger().name == __name__
+    assert fapilog.get_logger("custom").name == "custom"
+
+
+def test_logging_never_raises_for_hostile_values(recording) -> None:
+    """Hostile fields are rendered, not raised: bad repr, cycles, NaN, huge ints, bytes."""
+
+    class Bad:
+        def __repr__(self) -> str:
+            raise RuntimeError
+
+    cyc: dict[str, object] = {}
+    cyc["me"] = cyc
+    pipeline, exporter = recording
+    pipeline.get_logger("x").info(
+        "hostile",
+        bad=Bad(),
+        cyc=cyc,
+        nan=float("nan"),
+        big=2**80,
+        raw=b"\xff\x00",
+        huge="y" * 1_000_000,
+        **{"1": 1},
+    )
+    (event,) = _events(pipeline, exporter)
+    assert event.attributes["bad"].startswith("<unrepresentable ")
+    assert event.attributes["cyc"] == {"me": "<cycle>"}
+    assert event.attributes["big"] == str(2**80)
+    assert event.attributes["raw"] == b"\xff\x00"
+    assert len(event.attributes["huge"]) == 1_000_000
+
+
+def test_reserved_keywords_are_not_attributes(recording) -> None:
+    """exc_info and event_name never show up as attributes."""
+    pipeline, exporter = recording
+    pipeline.get_logger("x").info("m", exc_info=False, event_name=None, other=1)
+    (event,) = _events(pipeline, exporter)
+    assert event.attributes == {"other": 1}
+
+
+@pytest.mark.parametrize("level", ["nope", -1])
+def test_log_with_an_invalid_level_raises_value_error(recording, level: object) -> None:
+    """log() with a level that does not exist is a programming error and says so."""
+    pipeline, _ = recording
+    with pytest.raises(ValueError):
+        pipeline.get_logger("x").log(level, "m")  # type: ignore[arg-type]
+
+
+async def test_gather_of_many_async_calls_keeps_every_event(recording) -> None:
+    """Many concurrent awaited calls all arrive."""
+    pipeline, exporter = recording
+    log = pipeline.get_logger("x")
+    await asyncio.gather(*(log.ainfo("e", i=i) for i in range(200)))
+    assert await pipeline.aflush(timeout=5)
+    assert sorted(e.attributes["i"] for e in exporter.events) == list(range(200))
