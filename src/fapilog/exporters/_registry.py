@@ -9,10 +9,18 @@ from typing import TYPE_CHECKING, Any
 from fapilog.config import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from fapilog.config import Settings
     from fapilog.exporters._base import Exporter
 
-__all__ = ["ENTRY_POINT_GROUP", "as_exporter", "exporters_from_settings"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "as_exporter",
+    "exporter_by_name",
+    "exporters_from_settings",
+    "resolve_exporters",
+]
 
 ENTRY_POINT_GROUP = "fapilog.exporters"
 
@@ -68,24 +76,46 @@ def exporters_from_settings(settings: Settings) -> list[Exporter]:
     Raises:
         ConfigError: a name is unknown, or an exporter's own settings are missing.
     """
-    names = [n.strip().lower() for n in settings.exporters]
-    if "none" in names:
+    return resolve_exporters(settings.exporters, settings)
+
+
+def resolve_exporters(items: Iterable[Any], settings: Settings) -> list[Exporter]:
+    """Turn names (``"console"``, ``"otlp"``...) and exporter objects into exporters.
+
+    ``"none"`` anywhere means no exporters at all.
+
+    Raises:
+        ConfigError: a name is unknown, or an exporter's own settings are missing.
+        TypeError: an object is not an exporter.
+    """
+    items = list(items)
+    if any(isinstance(i, str) and i.strip().lower() == "none" for i in items):
         return []
-    result: list[Exporter] = []
-    for name in names:
-        factory = _BUILTIN.get(name)
-        if factory is not None:
-            result.append(factory(settings))
-            continue
-        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
-        if not found:
-            known = sorted({*_BUILTIN, "none"} | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
-            raise ConfigError(
-                f"unknown exporter {name!r} in FAPILOG_EXPORTERS/OTEL_LOGS_EXPORTER; "
-                f"use one of: {', '.join(known)}"
-            )
-        result.append(as_exporter(found[0].load()()))
-    return result
+    return [
+        exporter_by_name(item, settings) if isinstance(item, str) else as_exporter(item)
+        for item in items
+    ]
+
+
+def exporter_by_name(name: str, settings: Settings) -> Exporter:
+    """Build the exporter registered as ``name`` (built in, or an entry point).
+
+    Raises:
+        ConfigError: no exporter has that name.
+    """
+    name = name.strip().lower()
+    factory = _BUILTIN.get(name)
+    if factory is not None:
+        return factory(settings)
+    registered = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    entry = registered.get(name)
+    if entry is None:
+        known = sorted({*_BUILTIN, "none", *registered})
+        raise ConfigError(
+            f"unknown exporter {name!r} (from FAPILOG_EXPORTERS, OTEL_LOGS_EXPORTER or "
+            f"exporters=); use one of: {', '.join(known)}"
+        )
+    return as_exporter(entry.load()())
 
 
 def as_exporter(obj: Any) -> Exporter:

@@ -328,7 +328,8 @@ class AsyncBatchProcessor:
                     lane.counters.dropped[reason or "failed"] += n - delivered
         if delivered < batch.delivered:
             batch.delivered = delivered
-            batch.fail_reason = f"export_{reason or 'failed'}"
+            # "shutdown" means the pipeline gave up, not that the backend refused.
+            batch.fail_reason = reason if reason == "shutdown" else f"export_{reason or 'failed'}"
         batch.pending -= 1
         if batch.pending == 0:
             self._finish(batch)

@@ -17,7 +17,7 @@ from opentelemetry.sdk.resources import Resource
 
 from fapilog._diagnostics import reporter
 from fapilog.config import Settings
-from fapilog.exporters._registry import as_exporter, exporters_from_settings
+from fapilog.exporters._registry import resolve_exporters
 from fapilog.pipeline import _capture, _lifecycle
 from fapilog.pipeline._batch import AsyncBatchProcessor, BatchOptions
 from fapilog.pipeline._materialize import materialize
@@ -79,8 +79,9 @@ class Pipeline:
 
     Args:
         settings: a :class:`~fapilog.Settings`; by default loaded from the environment.
-        exporters: fapilog exporters or OTel ``LogRecordExporter`` objects; replaces
-            the exporters named in settings.
+        exporters: exporter names (``"console"``, ``"file"``, ``"otlp"``...), fapilog
+            exporters, or OTel ``LogRecordExporter`` objects; replaces the exporters
+            named in settings.
         processors: extra processors, run after the built-in enrichers.
         resource: the OTel Resource; by default detected from host, process and
             ``OTEL_*`` environment.
@@ -114,10 +115,8 @@ class Pipeline:
         if settings.baggage_keys:
             builtin.append(BaggageProcessor(settings.baggage_keys))
         self.processors: list[Processor] = [*builtin, *(processors or ())]
-        self.exporters: list[Exporter] = (
-            [as_exporter(e) for e in exporters]
-            if exporters is not None
-            else exporters_from_settings(settings)
+        self.exporters: list[Exporter] = resolve_exporters(
+            settings.exporters if exporters is None else exporters, settings
         )
         self._batch_options = BatchOptions(
             max_batch_size=settings.max_export_batch_size,

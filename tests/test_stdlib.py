@@ -1,0 +1,137 @@
+"""The stdlib logging bridge."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from fapilog import FapilogHandler, Pipeline, capture_stdlib
+from support import RecordingExporter
+
+
+@pytest.fixture
+def bridged() -> Iterator[tuple[Pipeline, RecordingExporter, logging.Logger]]:
+    exporter = RecordingExporter()
+    pipeline = Pipeline(exporters=[exporter], level="debug")
+    logger = logging.getLogger("tests.lib")
+    logger.propagate = False
+    handler = FapilogHandler(pipeline=pipeline)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield pipeline, exporter, logger
+    logger.removeHandler(handler)
+    logger.propagate = True
+    pipeline.shutdown(timeout=5)
+
+
+def test_records_become_events_with_extra_and_code_attributes(bridged) -> None:
+    """Message, severity, extra= fields and code.* attributes are carried over."""
+    pipeline, exporter, logger = bridged
+    logger.warning("disk %s at %d%%", "/var", 91, extra={"mount": "/var", "free_mb": 12})
+    assert pipeline.flush(5)
+    (event,) = exporter.events
+    assert event.body == "disk /var at 91%"
+    assert event.severity_text == "WARN" and event.severity_number == 13
+    assert event.scope_name == "tests.lib"
+    assert event.attributes["mount"] == "/var" and event.attributes["free_mb"] == 12
+    assert event.attributes["code.function.name"] == (
+        "test_records_become_events_with_extra_and_code_attributes"
+    )
+    assert event.attributes["code.file.path"].endswith("test_stdlib.py")
+    assert isinstance(event.attributes["code.line.number"], int)
+
+
+def test_exc_info_becomes_exception_attributes(bridged) -> None:
+    """logger.exception() yields exception.type/message/stacktrace."""
+    pipeline, exporter, logger = bridged
+    try:
+        raise OSError("no space")
+    except OSError:
+        logger.exception("write failed")
+    assert pipeline.flush(5)
+    (event,) = exporter.events
+    assert event.attributes["exception.type"] == "OSError"
+    assert "no space" in event.attributes["exception.stacktrace"]
+
+
+def test_records_inside_a_span_are_correlated(bridged) -> None:
+    """A stdlib record logged in a span carries the span's ids."""
+    pipeline, exporter, logger = bridged
+    tracer = TracerProvider().get_tracer("t")
+    with tracer.start_as_current_span("op") as span:
+        logger.info("inside")
+    assert pipeline.flush(5)
+    assert exporter.events[0].trace_id == span.get_span_context().trace_id
+
+
+def test_unformattable_records_never_raise(bridged) -> None:
+    """A record whose args do not match its format is kept with its raw parts."""
+    pipeline, exporter, logger = bridged
+    record = logger.makeRecord("tests.lib", logging.INFO, __file__, 1, "%d items", ("many",), None)
+    FapilogHandler(pipeline=pipeline).emit(record)
+    assert pipeline.flush(5)
+    assert "%d items" in exporter.events[0].body and "many" in exporter.events[0].body
+
+
+def test_custom_and_trace_levels_are_mapped(bridged) -> None:
+    """Level 5 maps to TRACE; level 25 stays in the INFO range."""
+    pipeline, exporter, logger = bridged
+    pipeline.shutdown()
+    pipeline = Pipeline(exporters=[exporter], level="trace")
+    handler = FapilogHandler(pipeline=pipeline)
+    for levelno, body in ((5, "trace"), (25, "between")):
+        handler.emit(logger.makeRecord("tests.lib", levelno, __file__, 1, body, (), None))
+    assert pipeline.flush(5)
+    assert [(e.body, e.severity_number) for e in exporter.events] == [("trace", 1), ("between", 12)]
+    pipeline.shutdown()
+
+
+def test_capture_stdlib_installs_and_shutdown_restores() -> None:
+    """capture_stdlib adds a root handler and lowers the level; shutdown undoes both."""
+    exporter = RecordingExporter()
+    pipeline = Pipeline(exporters=[exporter])
+    root = logging.getLogger()
+    before_level, before_handlers = root.level, list(root.handlers)
+    capture_stdlib("INFO", pipeline=pipeline)
+    logging.getLogger("some.library").info("from library")
+    assert pipeline.flush(5)
+    assert [e.body for e in exporter.events] == ["from library"]
+    pipeline.shutdown(timeout=5)
+    assert root.level == before_level
+    assert root.handlers == before_handlers
+
+
+def test_logging_from_the_worker_thread_does_not_recurse() -> None:
+    """stdlib records emitted by an exporter on the worker are counted, not re-fed."""
+    from collections.abc import Sequence
+
+    from fapilog import Exporter, ExportResult, LogEvent
+
+    class Chatty(Exporter):
+        name = "chatty"
+
+        def __init__(self) -> None:
+            self.bodies: list[str] = []
+
+        async def export(self, batch: Sequence[LogEvent]) -> ExportResult:
+            logging.getLogger("chatty.client").warning("sending %d", len(batch))
+            self.bodies.extend(str(e.body) for e in batch)
+            return ExportResult.success()
+
+    exporter = Chatty()
+    pipeline = Pipeline(exporters=[exporter])
+    handle = capture_stdlib("INFO", pipeline=pipeline)
+    try:
+        logging.getLogger("app").info("hello")
+        assert pipeline.flush(5)
+        assert pipeline.flush(5)
+        assert exporter.bodies == ["hello"]
+        stats = pipeline.stats()
+        assert stats.dropped.get("recursion", 0) >= 1
+        assert stats.emitted == stats.exported + stats.dropped_total + stats.in_flight
+    finally:
+        handle.uninstall()
+        pipeline.shutdown(timeout=5)
