@@ -19,7 +19,8 @@ _scalar = st.one_of(
 _value = st.recursive(
     _scalar,
     lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(st.text(min_size=1, max_size=5), inner, max_size=3)
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.text(min_size=1, max_size=5), inner, max_size=3),
     ),
     max_leaves=8,
 )

@@ -141,7 +141,14 @@ async def test_async_twins_deliver_like_sync_ones(recording) -> None:
     await log.alog("error", "al")
     assert await pipeline.aflush(timeout=5)
     got = [(e.body, e.severity_text) for e in exporter.events]
-    assert got == [("i", "INFO"), ("w", "WARN"), ("e", "ERROR"), ("c", "FATAL"), ("x", "ERROR"), ("al", "ERROR")]
+    assert got == [
+        ("i", "INFO"),
+        ("w", "WARN"),
+        ("e", "ERROR"),
+        ("c", "FATAL"),
+        ("x", "ERROR"),
+        ("al", "ERROR"),
+    ]
     assert exporter.events[4].attributes["exception.type"] == "KeyError"
 
 

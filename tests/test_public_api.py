@@ -1,8 +1,8 @@
 """The public surface: exactly the names we promise, all importable and documented."""
 
 from __future__ import annotations
-
 import __future__
+
 import tomllib
 from pathlib import Path
 

@@ -20,7 +20,15 @@ def test_stdlib_levels_map_onto_otel_ranges(levelno: int, number: int) -> None:
 
 @pytest.mark.parametrize(
     ("number", "text"),
-    [(1, "TRACE"), (4, "TRACE"), (5, "DEBUG"), (9, "INFO"), (13, "WARN"), (17, "ERROR"), (24, "FATAL")],
+    [
+        (1, "TRACE"),
+        (4, "TRACE"),
+        (5, "DEBUG"),
+        (9, "INFO"),
+        (13, "WARN"),
+        (17, "ERROR"),
+        (24, "FATAL"),
+    ],
 )
 def test_severity_text_uses_otel_spelling(number: int, text: str) -> None:
     """Texts are the OTel short names: WARN not WARNING, FATAL not CRITICAL."""

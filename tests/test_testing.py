@@ -20,7 +20,13 @@ def test_capture_logs_sees_processed_events_synchronously() -> None:
         log.info("paid", order_id=7)
         assert logs[0].body == "paid"
     assert logs.as_dicts() == [
-        {"body": "paid", "severity_text": "INFO", "logger": "svc", "order_id": 7, "request_id": "r1"}
+        {
+            "body": "paid",
+            "severity_text": "INFO",
+            "logger": "svc",
+            "order_id": 7,
+            "request_id": "r1",
+        }
     ]
 
 

@@ -42,11 +42,15 @@ class _LazyDefault:
     """
 
     _min_level = 0
+    _ring: tuple[()] = ()
+    _capacity = -1  # the hot path always falls through to _slow_put
 
-    def _enqueue(self, rec: Captured) -> None:
+    def _slow_put(self, rec: Captured) -> None:
         pipeline = default_pipeline()
         if rec[1] >= pipeline._min_level:
             pipeline._enqueue(rec)
+
+    _enqueue = _slow_put
 
     async def _aput(self, rec: Captured) -> None:
         pipeline = default_pipeline()

@@ -58,20 +58,24 @@ def _sync_method(severity: int, text: str | None, default_exc: bool) -> Callable
         pipeline = self._ref.pipeline
         if pipeline._min_level > severity:
             return
-        pipeline._enqueue(
-            (
-                time_ns(),
-                severity,
-                text,
-                msg,
-                args,
-                fields,
-                self,
-                _get_context(),
-                capture_exception(exc_info) if exc_info else None,
-                event_name,
-            )
+        rec = (
+            time_ns(),
+            severity,
+            text,
+            msg,
+            args,
+            fields,
+            self,
+            _get_context(),
+            capture_exception(exc_info) if exc_info else None,
+            event_name,
         )
+        # Pipeline._enqueue, inlined: this is the whole cost of a log call.
+        ring = pipeline._ring
+        if len(ring) < pipeline._capacity:
+            ring.append(rec)
+        else:
+            pipeline._slow_put(rec)
 
     return method
 
@@ -165,7 +169,7 @@ class Logger:
 
     def is_enabled_for(self, level: int | str) -> bool:
         """Whether an event at ``level`` would be accepted (cheap; use before costly work)."""
-        return self._ref.pipeline._min_level <= _level_number(level)
+        return bool(self._ref.pipeline._min_level <= _level_number(level))
 
     debug = _sync_method(_severity.DEBUG, None, False)
     info = _sync_method(_severity.INFO, None, False)

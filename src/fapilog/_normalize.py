@@ -29,7 +29,16 @@ def normalize_attributes(fields: dict[Any, Any]) -> dict[str, Any]:
     """Normalise a mapping of fields into OTel attributes (string keys, AnyValue values)."""
     out: dict[str, Any] = {}
     for key, value in fields.items():
-        out[key if type(key) is str and key else _key(key)] = _norm(value, 0, None)
+        if type(key) is not str or not key:
+            key = _key(key)
+        cls = type(value)
+        # Inline fast path: most fields are already AnyValue primitives.
+        if cls is str or cls is float or cls is bool or value is None:
+            out[key] = value
+        elif cls is int and _INT64_MIN <= value <= _INT64_MAX:
+            out[key] = value
+        else:
+            out[key] = _norm(value, 0, None)
     return out
 
 
@@ -177,4 +186,3 @@ def exception_attributes(exc: BaseException) -> dict[str, str]:
         "exception.message": _guarded_str(exc),
         "exception.stacktrace": stack,
     }
-

@@ -33,13 +33,13 @@ def _console(settings: Settings) -> Exporter:
 
 
 def _file(settings: Settings) -> Exporter:
-    from fapilog.exporters.file import FileExporter
-
     if settings.file_path is None:
         raise ConfigError(
             "the 'file' exporter needs a path: set FAPILOG_FILE_PATH=/var/log/app.jsonl "
             "or configure(file_path=...)"
         )
+    from fapilog.exporters.file import FileExporter
+
     return FileExporter(
         settings.file_path,
         max_bytes=settings.file_max_bytes,

@@ -107,7 +107,10 @@ class Pipeline:
         self.settings = settings
         self._serial = next(_serials)
         self._min_level = settings.level_number
-        self._capacity = settings.max_queue_size
+        self._max_queue = settings.max_queue_size
+        # The hot path appends while len(ring) < _capacity. Setting it to -1 routes
+        # every call to _slow_put (capture active, or shut down) at no cost otherwise.
+        self._capacity = self._max_queue
         self._policy = settings.overflow
         self._block_timeout = settings.block_timeout_ms / 1000
         self.resource = resource if resource is not None else default_resource(settings)
@@ -132,8 +135,7 @@ class Pipeline:
         self._closed = False
         self._init_process_state()
         _lifecycle.register(self)
-        if _capture.capturing():
-            _capture.hook_pipeline(self)
+        self._refresh_gate()
         self._start_worker()
 
     def __repr__(self) -> str:
@@ -145,6 +147,7 @@ class Pipeline:
 
     def _init_process_state(self) -> None:
         self._ring: collections.deque[Captured] = collections.deque()
+        self._capacity = self._max_queue
         self._acct = Accounting(self._ring.__len__)
         self._state_lock = threading.Lock()
         self._space = threading.Condition(threading.Lock())
@@ -180,6 +183,7 @@ class Pipeline:
                 exporter.after_fork()
             except Exception as exc:
                 reporter.report("after_fork", f"{exporter.name}.after_fork raised {exc!r}")
+        self._refresh_gate()
         if not self._closed:
             self._start_worker()
 
@@ -191,14 +195,33 @@ class Pipeline:
 
         return Logger._for_pipeline(self, name)
 
+    def _refresh_gate(self) -> None:
+        """Open the hot path, or close it while shut down or while a capture is active."""
+        self._capacity = -1 if (self._closed or _capture.capturing()) else self._max_queue
+
     def _enqueue(self, rec: Captured) -> None:
+        """Append one captured call (what Logger methods inline)."""
         ring = self._ring
         if len(ring) < self._capacity:
             ring.append(rec)
         else:
+            self._slow_put(rec)
+
+    def _slow_put(self, rec: Captured) -> None:
+        """Everything but the plain append: capture, after-shutdown, overflow."""
+        if self._capacity < 0:
+            if _capture.capture(self, rec):
+                return
+            if self._closed:
+                self._drop_closed()
+                return
+        ring = self._ring
+        if len(ring) < self._max_queue:
+            ring.append(rec)
+        else:
             self._overflow(rec)
 
-    def _enqueue_closed(self, rec: Captured) -> None:
+    def _drop_closed(self) -> None:
         self._acct.caller_drop("after_shutdown")
         reporter.report(
             f"after_shutdown:{self._serial}",
@@ -228,13 +251,13 @@ class Pipeline:
             with self._space:
                 self._space_waiters += 1
                 try:
-                    while len(ring) >= self._capacity and not self._closed:
+                    while len(ring) >= self._max_queue and not self._closed:
                         remaining = deadline - time.monotonic()
                         if remaining <= 0 or not self._space.wait(remaining):
                             break
                 finally:
                     self._space_waiters -= 1
-            if len(ring) < self._capacity and not self._closed:
+            if len(ring) < self._max_queue and not self._closed:
                 ring.append(rec)
                 return
         self._acct.caller_drop("queue_full")
@@ -243,25 +266,27 @@ class Pipeline:
     def _report_full(self) -> None:
         reporter.report(
             f"queue_full:{self._serial}",
-            f"buffer full ({self._capacity} events); dropping per overflow={self._policy!r} "
+            f"buffer full ({self._max_queue} events); dropping per overflow={self._policy!r} "
             "(see fapilog.stats())",
         )
 
     async def _aput(self, rec: Captured) -> None:
         """Append, waiting (without blocking the loop) for space instead of dropping."""
         ring = self._ring
-        while len(ring) >= self._capacity:
-            if self._closed:
-                self._enqueue_closed(rec)
-                return
+        if len(ring) < self._capacity:
+            ring.append(rec)
+            return
+        if self._capacity < 0 and _capture.capture(self, rec):
+            return
+        while len(ring) >= self._max_queue and not self._closed:
             loop = asyncio.get_running_loop()
             fut: asyncio.Future[None] = loop.create_future()
             self._async_waiters.append((loop, fut))
-            if len(ring) < self._capacity:
+            if len(ring) < self._max_queue:
                 break
             await fut
         if self._closed:
-            self._enqueue_closed(rec)
+            self._drop_closed()
             return
         ring.append(rec)
 
@@ -493,7 +518,9 @@ class Pipeline:
             fut.cancel()
             return False
 
-    def _begin_shutdown(self, timeout: float | None) -> tuple[float, concurrent.futures.Future[bool] | None]:
+    def _begin_shutdown(
+        self, timeout: float | None
+    ) -> tuple[float, concurrent.futures.Future[bool] | None]:
         if timeout is None:
             timeout = self.settings.shutdown_timeout_ms / 1000
         deadline = time.monotonic() + max(0.0, timeout)
@@ -501,7 +528,7 @@ class Pipeline:
             if self._closed:
                 return deadline, None
             self._closed = True
-            self._enqueue = self._enqueue_closed  # type: ignore[method-assign]  # later calls count as drops
+            self._refresh_gate()  # later calls are counted as after_shutdown drops
         for undo in reversed(self._on_shutdown):
             try:
                 undo()

@@ -1,0 +1,144 @@
+"""Caller cost of ``log.info`` against the bare-call floor, measured in one run.
+
+The floor is a plain Python function taking the same arguments that appends a
+tuple to a deque: the least any in-process logger that defers work can cost.
+Rounds alternate floor / fapilog so machine noise hits both alike. Two clocks:
+
+* ``thread``: CPU time of the calling thread (``time.thread_time_ns``): the cost
+  the application's thread pays; excludes time the worker holds the GIL.
+* ``wall``: elapsed time on the caller, worker competing for the GIL included.
+
+Usage: ``python benchmarks/caller_cost.py [--calls N] [--rounds R] [--json PATH]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gc
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import fapilog
+from fapilog import Exporter, ExportResult, LogEvent
+
+
+class NullExporter(Exporter):
+    """Counts what it receives, delivers nowhere (isolates the caller path)."""
+
+    name = "null"
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def export(self, batch: Sequence[LogEvent]) -> ExportResult:
+        self.count += len(batch)
+        return ExportResult.success()
+
+
+def _measure(fn: Callable[[], None], calls: int, after: Callable[[], None]) -> tuple[float, float]:
+    """Run ``fn`` ``calls`` times in chunks; return (thread ns/call, wall ns/call)."""
+    chunk = 1000
+    thread_total = wall_total = 0
+    for _ in range(calls // chunk):
+        t0, w0 = time.thread_time_ns(), time.perf_counter_ns()
+        for _ in range(chunk):
+            fn()
+        thread_total += time.thread_time_ns() - t0
+        wall_total += time.perf_counter_ns() - w0
+        after()
+    n = (calls // chunk) * chunk
+    return thread_total / n, wall_total / n
+
+
+def run(calls: int, rounds: int) -> dict[str, Any]:
+    exporter = NullExporter()
+    pipeline = fapilog.configure(exporters=[exporter], max_queue_size=200_000)
+    log = fapilog.get_logger("bench")
+    floor: collections.deque[tuple[Any, ...]] = collections.deque()
+
+    def bare(msg: str, **fields: Any) -> None:
+        floor.append((msg, fields))
+
+    def call_floor() -> None:
+        bare("request handled", method="GET", path="/api/orders", status=200, duration_ms=12.5, user_id="u-123")
+
+    def call_fapilog() -> None:
+        log.info("request handled", method="GET", path="/api/orders", status=200, duration_ms=12.5, user_id="u-123")
+
+    def settle() -> None:
+        floor.clear()
+
+    def drain() -> None:
+        # Keep the ring small, like a steadily draining service (outside the timing).
+        while pipeline.stats().queued > 5000:
+            time.sleep(0.001)
+
+    results: dict[str, list[tuple[float, float]]] = {"floor": [], "fapilog": []}
+    _measure(call_floor, calls // 4, settle)  # warm-up
+    _measure(call_fapilog, calls // 4, drain)
+    for _ in range(rounds):
+        gc.collect()
+        results["floor"].append(_measure(call_floor, calls, settle))
+        gc.collect()
+        results["fapilog"].append(_measure(call_fapilog, calls, drain))
+    assert pipeline.flush(60)
+    stats = pipeline.stats()
+    pipeline.shutdown()
+
+    def summary(name: str, idx: int) -> dict[str, float]:
+        values = [r[idx] for r in results[name]]
+        return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+    out: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "calls_per_round": calls,
+        "rounds": rounds,
+        "emitted": stats.emitted,
+        "exported": stats.exported,
+        "dropped": stats.dropped_total,
+        "delivered_to_exporter": exporter.count,
+    }
+    for clock, idx in (("thread", 0), ("wall", 1)):
+        floor_s, fap_s = summary("floor", idx), summary("fapilog", idx)
+        out[clock] = {
+            "floor_ns": floor_s,
+            "fapilog_ns": fap_s,
+            "ratio": fap_s["median"] / floor_s["median"],
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    res = run(args.calls, args.rounds)
+    print(f"python {res['python']} on {res['machine']}; {res['rounds']} rounds x {res['calls_per_round']} calls")
+    print("clock   floor ns/call (min-max)      fapilog ns/call (min-max)    ratio")
+    for clock in ("thread", "wall"):
+        f, g = res[clock]["floor_ns"], res[clock]["fapilog_ns"]
+        print(
+            f"{clock:6}  {f['median']:7.0f} ({f['min']:.0f}-{f['max']:.0f})"
+            f"{'':8}{g['median']:7.0f} ({g['min']:.0f}-{g['max']:.0f})"
+            f"{'':8}{res[clock]['ratio']:.2f}x"
+        )
+    print(
+        f"accounting: emitted={res['emitted']} exported={res['exported']} dropped={res['dropped']}"
+    )
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(res, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
