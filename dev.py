@@ -56,9 +56,7 @@ def sync() -> None:
 
 
 def _run(*argv: str) -> int:
-    return subprocess.run(
-        [str(_uv()), "run", "--no-sync", *argv], cwd=ROOT, env=_env()
-    ).returncode
+    return subprocess.run([str(_uv()), "run", "--no-sync", *argv], cwd=ROOT, env=_env()).returncode
 
 
 def main(argv: list[str]) -> int:

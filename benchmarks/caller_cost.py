@@ -66,10 +66,24 @@ def run(calls: int, rounds: int) -> dict[str, Any]:
         floor.append((msg, fields))
 
     def call_floor() -> None:
-        bare("request handled", method="GET", path="/api/orders", status=200, duration_ms=12.5, user_id="u-123")
+        bare(
+            "request handled",
+            method="GET",
+            path="/api/orders",
+            status=200,
+            duration_ms=12.5,
+            user_id="u-123",
+        )
 
     def call_fapilog() -> None:
-        log.info("request handled", method="GET", path="/api/orders", status=200, duration_ms=12.5, user_id="u-123")
+        log.info(
+            "request handled",
+            method="GET",
+            path="/api/orders",
+            status=200,
+            duration_ms=12.5,
+            user_id="u-123",
+        )
 
     def settle() -> None:
         floor.clear()
@@ -122,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     res = run(args.calls, args.rounds)
-    print(f"python {res['python']} on {res['machine']}; {res['rounds']} rounds x {res['calls_per_round']} calls")
+    print(
+        f"python {res['python']} on {res['machine']}; {res['rounds']} rounds x {res['calls_per_round']} calls"
+    )
     print("clock   floor ns/call (min-max)      fapilog ns/call (min-max)    ratio")
     for clock in ("thread", "wall"):
         f, g = res[clock]["floor_ns"], res[clock]["fapilog_ns"]

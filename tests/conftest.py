@@ -6,6 +6,8 @@ import pytest
 
 import fapilog
 
+pytest_plugins = ["rotel_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _reset_default_pipeline() -> Iterator[None]:

@@ -123,6 +123,8 @@ class HttpStatus:
     """The ``Retry-After`` header: seconds or an HTTP-date (HTTP only)."""
     body: bytes | None = None
     """The response body; by default a ``google.rpc.Status`` for errors, empty for 2xx."""
+    content_type: str = "application/x-protobuf"
+    """The ``Content-Type`` of a given ``body``."""
 
 
 @dataclass(frozen=True)
@@ -327,10 +329,14 @@ class FaultServer:
         body_size: int,
         compression: str | None,
         path: str,
+        answer: Action | None = None,
     ) -> Action:
-        """Record a request and pick its answer."""
+        """Record a request and pick its answer (``answer`` bypasses the script)."""
         with self._cond:
-            action = self._script.popleft() if self._script else self.default
+            if answer is not None:
+                action = answer
+            else:
+                action = self._script.popleft() if self._script else self.default
             received = ReceivedRequest(
                 protocol, request, headers, body_size, compression, path, action
             )
@@ -434,7 +440,7 @@ class _HttpHandler(http.server.BaseHTTPRequestHandler):
     fault_server: FaultServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (base signature)
+    def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet."""
 
     def do_POST(self) -> None:
@@ -446,21 +452,22 @@ class _HttpHandler(http.server.BaseHTTPRequestHandler):
         compression = headers.get("content-encoding")
         content_type = headers.get("content-type", "application/x-protobuf")
         request = logs_service_pb2.ExportLogsServiceRequest()
-        decoded = True
+        # An undecodable body is answered 400 without using up a scripted answer.
+        undecodable: Action | None = None
         try:
             body = _decompress(raw, compression)
             if content_type.startswith("application/json"):
                 json_format.Parse(body, request)
             else:
                 request.ParseFromString(body)
-        except Exception:  # any undecodable body is the client's error
-            decoded = False
+        except Exception:
+            request.Clear()
+            undecodable = HttpStatus(
+                400, body=b"undecodable request body", content_type="text/plain"
+            )
         action = self.fault_server._receive(
-            "http", request, headers, len(raw), compression, self.path
+            "http", request, headers, len(raw), compression, self.path, undecodable
         )
-        if not decoded:
-            self._respond(400, b"undecodable request body", "text/plain")
-            return
         if isinstance(action, Hang):
             self.fault_server._hang(action)
             action = action.then
@@ -486,7 +493,7 @@ class _HttpHandler(http.server.BaseHTTPRequestHandler):
                     retry_after = int(retry_after)
                 extra["Retry-After"] = str(retry_after)
             if action.body is not None:
-                body, body_type = action.body, "application/x-protobuf"
+                body, body_type = action.body, action.content_type
             elif 200 <= action.status < 300:
                 body, body_type = _encode(logs_service_pb2.ExportLogsServiceResponse(), as_json)
             else:
@@ -524,7 +531,9 @@ def _decompress(body: bytes, encoding: str | None) -> bytes:
     raise ValueError(f"unsupported Content-Encoding {encoding!r}")
 
 
-def _encode(message: logs_service_pb2.ExportLogsServiceResponse, as_json: bool) -> tuple[bytes, str]:
+def _encode(
+    message: logs_service_pb2.ExportLogsServiceResponse, as_json: bool
+) -> tuple[bytes, str]:
     if as_json:
         return json_format.MessageToJson(message).encode(), "application/json"
     return message.SerializeToString(), "application/x-protobuf"

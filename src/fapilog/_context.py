@@ -31,7 +31,7 @@ def bound_fields(ctx: Context | None = None) -> Mapping[str, Any]:
     return value if value is not None else _EMPTY  # type: ignore[return-value]  # we only store mappings
 
 
-class bind_context:  # noqa: N801  # used like a function, reads like contextlib's helpers
+class bind_context:  # used like a function, reads like contextlib's helpers
     """Bind request-scoped fields seen by every logger in this task or thread.
 
     The binding takes effect immediately. Used as a context manager, it is undone
@@ -72,4 +72,3 @@ class bind_context:  # noqa: N801  # used like a function, reads like contextlib
         if self._token is not None:
             otel_context.detach(self._token)  # type: ignore[arg-type]  # the token attach returned
             self._token = None
-

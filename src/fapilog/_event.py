@@ -9,10 +9,10 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry.context import Context
 from opentelemetry.sdk._logs import LogRecordLimits, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import TraceFlags
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     from opentelemetry.util.types import AnyValue
 
 __all__ = ["EMPTY_RESOURCE", "LogEvent"]

@@ -33,9 +33,13 @@ def normalize_attributes(fields: dict[Any, Any]) -> dict[str, Any]:
             key = _key(key)
         cls = type(value)
         # Inline fast path: most fields are already AnyValue primitives.
-        if cls is str or cls is float or cls is bool or value is None:
-            out[key] = value
-        elif cls is int and _INT64_MIN <= value <= _INT64_MAX:
+        if (
+            cls is str
+            or cls is float
+            or cls is bool
+            or value is None
+            or (cls is int and _INT64_MIN <= value <= _INT64_MAX)
+        ):
             out[key] = value
         else:
             out[key] = _norm(value, 0, None)

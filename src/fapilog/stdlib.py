@@ -17,8 +17,7 @@ __all__ = ["FapilogHandler", "StdlibCapture", "capture_stdlib"]
 
 # Attributes every LogRecord has; anything else came from ``extra=``.
 _RESERVED = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()
-    | {"message", "asctime", "taskName"}
+    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime", "taskName"}
 )
 _TEXT = {
     logging.DEBUG: "DEBUG",

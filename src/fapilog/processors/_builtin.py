@@ -111,9 +111,7 @@ class LevelFilter(Processor):
 
     def __init__(self, default: int | str = 0, loggers: Mapping[str, int | str] | None = None):
         self.default = _severity.parse_level(default) if default else 0
-        self.rules = {
-            name: _severity.parse_level(level) for name, level in (loggers or {}).items()
-        }
+        self.rules = {name: _severity.parse_level(level) for name, level in (loggers or {}).items()}
         self._cache: dict[str, int] = {}
 
     def threshold(self, logger_name: str) -> int:
@@ -123,9 +121,9 @@ class LevelFilter(Processor):
             return cached
         best, best_len = self.default, -1
         for prefix, level in self.rules.items():
-            if (
-                logger_name == prefix or logger_name.startswith(prefix + ".")
-            ) and len(prefix) > best_len:
+            if (logger_name == prefix or logger_name.startswith(prefix + ".")) and len(
+                prefix
+            ) > best_len:
                 best, best_len = level, len(prefix)
         if len(self._cache) < 10_000:
             self._cache[logger_name] = best

@@ -1,0 +1,172 @@
+"""What the gRPC and HTTP exporters share: splitting, the deadline, resuming, results."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fapilog.exporters._base import Exporter, ExportResult, ExportStatus
+from fapilog.exporters.otlp._encode import split
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    from fapilog._event import LogEvent
+    from fapilog.exporters.otlp._config import OTLPExporterOptions
+    from fapilog.exporters.otlp._encode import EncodedRequest
+
+__all__ = ["Accepted", "OTLPExporterBase"]
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The backend took a request; ``rejected`` of its records were refused for good."""
+
+    rejected: int = 0
+    message: str = ""
+
+
+class _Progress:
+    """How far the export of one batch got, so a retry sends only what is left.
+
+    The pipeline retries a retryable result with the very same batch; without this,
+    a batch split into several requests would deliver its first requests again on
+    every retry.
+    """
+
+    __slots__ = ("batch", "dropped", "messages", "next", "rejected", "requests")
+
+    def __init__(
+        self, batch: Sequence[LogEvent], requests: list[EncodedRequest], dropped: int
+    ) -> None:
+        # A shallow copy keeps the events alive, so comparing identities is sound.
+        self.batch = list(batch)
+        self.requests = requests
+        self.dropped = dropped
+        self.next = 0
+        self.rejected = 0
+        self.messages: list[str] = []
+
+    def is_for(self, batch: Sequence[LogEvent]) -> bool:
+        return len(batch) == len(self.batch) and all(
+            a is b for a, b in zip(batch, self.batch, strict=True)
+        )
+
+    def unsent(self) -> int:
+        return sum(item.records for item in self.requests[self.next :])
+
+
+class OTLPExporterBase(Exporter):
+    """Exports a batch as one or more OTLP requests within the configured timeout.
+
+    Subclasses implement :meth:`_send` (one request, one attempt) and the connection
+    lifecycle. Outcomes combine as follows:
+
+    * every request accepted: success, or ``partial`` counting the records the
+      backend rejected plus those dropped for exceeding ``max_request_bytes``;
+    * a retryable error: ``retryable``; the next call with the same batch resumes
+      after the requests already delivered;
+    * a permanent error: ``failure`` if nothing was delivered yet, else ``partial``
+      rejecting every record not delivered.
+
+    Args:
+        options: the resolved options.
+    """
+
+    def __init__(self, options: OTLPExporterOptions) -> None:
+        self.options = options
+        self._progress: _Progress | None = None
+
+    def __repr__(self) -> str:
+        opts = self.options
+        keys = sorted(opts.headers)
+        return (
+            f"{type(self).__name__}(endpoint={opts.display_endpoint!r}, "
+            f"protocol={opts.protocol!r}, compression={opts.compression!r}, "
+            f"timeout={opts.timeout:g}, headers={keys!r})"
+        )
+
+    async def export(self, batch: Sequence[LogEvent]) -> ExportResult:
+        """Send ``batch``, split into requests of at most ``max_request_bytes``.
+
+        Args:
+            batch: events in emission order; not mutated.
+
+        Returns:
+            The combined outcome (see the class docstring).
+        """
+        if not batch:
+            return ExportResult.success()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.timeout
+        progress = self._progress
+        if progress is None or not progress.is_for(batch):
+            result = split(batch, self.options.max_request_bytes)
+            progress = _Progress(batch, result.requests, result.dropped)
+        # Kept until a final outcome, so a cancelled call (the pipeline's own
+        # timeout) also resumes where it stopped.
+        self._progress = progress
+        while progress.next < len(progress.requests):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return ExportResult.retryable(
+                    f"timed out after {self.options.timeout:g}s "
+                    f"({progress.next} of {len(progress.requests)} requests sent)"
+                )
+            outcome = await self._send(progress.requests[progress.next].request, remaining)
+            if isinstance(outcome, ExportResult):
+                return self._interrupted(progress, outcome)
+            progress.next += 1
+            if outcome.rejected:
+                progress.rejected += outcome.rejected
+                if outcome.message:
+                    progress.messages.append(self.options.redact(outcome.message))
+        self._progress = None
+        return self._finished(progress)
+
+    def _interrupted(self, progress: _Progress, outcome: ExportResult) -> ExportResult:
+        if outcome.status is ExportStatus.RETRYABLE:
+            return outcome
+        self._progress = None
+        if progress.next == 0:
+            return outcome
+        # Earlier requests got through: report the rest as rejected, not the batch.
+        rejected = progress.dropped + progress.rejected + progress.unsent()
+        return ExportResult.partial(rejected, outcome.reason)
+
+    def _finished(self, progress: _Progress) -> ExportResult:
+        rejected = progress.dropped + progress.rejected
+        if not rejected:
+            return ExportResult.success()
+        reasons = []
+        if progress.dropped:
+            reasons.append(
+                f"{progress.dropped} record(s) dropped: each alone exceeds the "
+                f"{self.options.max_request_bytes}-byte request size limit (max_request_bytes)"
+            )
+        if progress.rejected:
+            detail = "; ".join(dict.fromkeys(progress.messages))
+            reasons.append(
+                f"{progress.rejected} record(s) rejected by the backend"
+                + (f": {detail}" if detail else "")
+            )
+        return ExportResult.partial(rejected, "; ".join(reasons))
+
+    @abc.abstractmethod
+    async def _send(
+        self, request: ExportLogsServiceRequest, timeout: float
+    ) -> Accepted | ExportResult:
+        """Make one attempt at delivering ``request``.
+
+        Args:
+            request: the request to send.
+            timeout: seconds left for this attempt.
+
+        Returns:
+            :class:`Accepted` when the backend took the request, else a retryable or
+            failure :class:`ExportResult` with a secret-free reason.
+        """

@@ -1,0 +1,183 @@
+"""OTLP/HTTP (binary protobuf) log exporter on ``httpx.AsyncClient``."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import ssl
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from google.protobuf.message import DecodeError  # type: ignore[import-untyped]  # no stubs
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+
+from fapilog._version import __version__
+from fapilog.config import ConfigError
+from fapilog.exporters._base import ExportResult
+from fapilog.exporters.otlp._config import OTLPExporterOptions
+from fapilog.exporters.otlp._exporter import Accepted, OTLPExporterBase
+from fapilog.exporters.otlp._status import decode_status
+
+if TYPE_CHECKING:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+__all__ = ["OTLPHttpExporter", "parse_retry_after"]
+
+#: Statuses the OTLP specification lists as retryable.
+_RETRYABLE = frozenset({429, 502, 503, 504})
+_GZIP_LEVEL = 6  # most of level 9's ratio at a fraction of its CPU cost
+
+
+class OTLPHttpExporter(OTLPExporterBase):
+    """Sends log batches to an OTLP/HTTP endpoint as ``application/x-protobuf``.
+
+    The HTTP client is created lazily, on the event loop of the first export (the
+    pipeline's worker loop). Redirects are not followed, so headers (which may carry
+    credentials) only ever go to the configured endpoint. Proxies configured by the
+    usual ``HTTPS_PROXY``/``NO_PROXY`` variables are honoured.
+
+    Args:
+        options: resolved options; when omitted they are read from ``**kwargs`` over
+            the ``OTEL_EXPORTER_OTLP_*`` environment (see
+            :meth:`OTLPExporterOptions.from_env`).
+        **kwargs: options, when ``options`` is not given.
+
+    Raises:
+        ConfigError: an option is invalid, or ``options.protocol`` is not
+            ``http/protobuf``.
+        TypeError: both ``options`` and keyword arguments were given.
+    """
+
+    #: As in ``FAPILOG_EXPORTERS=otlp``, so stats and diagnostics match the config.
+    name = "otlp"
+
+    def __init__(self, options: OTLPExporterOptions | None = None, **kwargs: Any) -> None:
+        if options is None:
+            options = OTLPExporterOptions.from_env(**{"protocol": "http/protobuf", **kwargs})
+        elif kwargs:
+            raise TypeError("pass either options or keyword arguments, not both")
+        if options.protocol != "http/protobuf":
+            raise ConfigError(
+                f"OTLPHttpExporter needs protocol='http/protobuf', got {options.protocol!r}; "
+                "use OTLPGrpcExporter (or OTLPExporter, which picks by protocol)"
+            )
+        super().__init__(options)
+        headers = {"user-agent": f"fapilog/{__version__}"}
+        headers.update((key, value.get_secret_value()) for key, value in options.headers.items())
+        headers["content-type"] = "application/x-protobuf"
+        if options.compression == "gzip":
+            headers["content-encoding"] = "gzip"
+        self._headers = headers
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Clients abandoned in a forked child: kept referenced so their sockets are
+        # not finalised there (the parent still uses the connections).
+        self._orphans: list[httpx.AsyncClient] = []
+
+    def _connect(self) -> httpx.AsyncClient:
+        opts = self.options
+        verify: ssl.SSLContext | bool = True
+        if opts.tls:
+            if opts.certificate_file is not None:
+                verify = ssl.create_default_context(cafile=str(opts.certificate_file))
+            else:
+                verify = httpx.create_ssl_context()
+            if opts.client_certificate_file is not None:
+                verify.load_cert_chain(
+                    str(opts.client_certificate_file),
+                    None if opts.client_key_file is None else str(opts.client_key_file),
+                )
+        self._client = httpx.AsyncClient(verify=verify, timeout=opts.timeout)
+        self._loop = asyncio.get_running_loop()
+        return self._client
+
+    async def _send(
+        self, request: ExportLogsServiceRequest, timeout: float
+    ) -> Accepted | ExportResult:
+        client = self._client
+        if client is None or self._loop is not asyncio.get_running_loop():
+            try:
+                client = self._connect()
+            except OSError as exc:  # ssl.SSLError included
+                return ExportResult.failure(f"cannot load a TLS file: {exc.strerror or exc}")
+        body = request.SerializeToString()
+        if self.options.compression == "gzip":
+            body = gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0)
+        try:
+            response = await client.post(
+                self.options.endpoint, content=body, headers=self._headers, timeout=timeout
+            )
+        except httpx.TimeoutException:
+            return ExportResult.retryable(f"HTTP request timed out after {timeout:.3g}s")
+        except httpx.TransportError as exc:
+            detail = self.options.redact(str(exc))
+            return ExportResult.retryable(
+                f"HTTP {type(exc).__name__}" + (f": {detail}" if detail else "")
+            )
+        return self._classify(response)
+
+    def _classify(self, response: httpx.Response) -> Accepted | ExportResult:
+        code = response.status_code
+        content_type = response.headers.get("content-type", "")
+        if 200 <= code < 300:
+            if not response.content or (content_type and "protobuf" not in content_type):
+                return Accepted()
+            try:
+                parsed = ExportLogsServiceResponse.FromString(response.content)
+            except DecodeError:  # the records were accepted; the body is not ours to judge
+                return Accepted()
+            partial = parsed.partial_success
+            return Accepted(partial.rejected_log_records, partial.error_message)
+        reason = f"HTTP {code}"
+        if "protobuf" in content_type:
+            status = decode_status(response.content)
+            message = self.options.redact(status.message) if status is not None else ""
+            if message:
+                reason = f"{reason}: {message}"
+        if code in _RETRYABLE:
+            delay = parse_retry_after(response.headers.get("retry-after"))
+            return ExportResult.retryable(reason, retry_after=delay)
+        return ExportResult.failure(reason)
+
+    async def shutdown(self) -> None:
+        """Close the HTTP client and its connections."""
+        client, loop = self._client, self._loop
+        self._client = self._loop = None
+        if client is not None and loop is asyncio.get_running_loop():
+            await client.aclose()
+
+    def after_fork(self) -> None:
+        """Forget the parent's client; the next export creates a new one."""
+        if self._client is not None:
+            self._orphans.append(self._client)
+        self._client = self._loop = None
+        self._progress = None
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait according to a ``Retry-After`` header.
+
+    Args:
+        value: the header: delta-seconds (``"120"``) or an HTTP-date
+            (``"Wed, 21 Oct 2015 07:28:00 GMT"``).
+        now: the current time, for tests (default: the system clock).
+
+    Returns:
+        The delay in seconds (0 for a date in the past), or ``None`` when the header
+        is absent or malformed.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000" dates parse as naive; HTTP dates are UTC
+        when = when.replace(tzinfo=UTC)
+    now = datetime.now(UTC) if now is None else now
+    return max(0.0, (when - now).total_seconds())

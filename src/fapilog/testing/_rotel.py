@@ -1,0 +1,882 @@
+"""A real OpenTelemetry collector for end-to-end tests: the ``rotel`` agent on loopback.
+
+:class:`RotelCollector` runs the ``rotel-agent`` binary shipped by the ``rotel``
+package in the foreground, bound only to ``127.0.0.1`` on free ports, and captures
+what it prints. With ``debug_log=True`` (the default) rotel prints every log record
+it receives; :meth:`RotelCollector.records` parses that output back into
+:class:`CollectedLog` objects, and :meth:`RotelCollector.count` /
+:meth:`RotelCollector.wait_for` count records cheaply without parsing them.
+
+For volume tests, count with ``verbosity="basic"`` (one summary line per request) or
+forward to an OTLP receiver of your own with ``forward_to``; the detailed output
+costs roughly 400 bytes of text per record, which :meth:`RotelCollector.records`
+parses at roughly 20,000 records a second (see ``docs/collector-testing.md``).
+
+This module imports without ``rotel`` installed; the binary is located when a
+collector starts.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TextIO
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from types import TracebackType
+
+__all__ = ["CollectedLog", "RotelCollector", "RotelCollectorError"]
+
+_HOST = "127.0.0.1"
+_READ_SIZE = 1 << 16
+_PORT_ATTEMPTS = 5
+_STOP_TIMEOUT = 5.0
+_READY_POLL_INTERVAL = 0.02
+
+_STARTED_MARKER = "Starting Rotel."
+# Line prefixes of rotel's detailed debug output for logs (rotel 0.0.1).
+_RECORD_END = "Flags: "
+_ATTRIBUTE = "     -> "
+_RECORD_FIELDS = (
+    "ObservedTimestamp: ",
+    "Timestamp: ",
+    "SeverityText: ",
+    "SeverityNumber: ",
+    "EventName: ",
+    "Body: ",
+)
+_TRACE_ID = "    Trace ID       : "
+_SPAN_ID = "    Span ID        : "
+# rotel's own diagnostics ("2026-01-01T00:00:00.000000Z  INFO Starting Rotel. ...").
+_AGENT_LOG_LINE = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\s+(?:TRACE|DEBUG|INFO|WARN|ERROR)\s"
+)
+_BASIC_LOGS_LINE = re.compile(r"Received logs\..*\blogs=(\d+)")
+_SEVERITY_NUMBER = re.compile(r"\((-?\d+)\)\s*$")
+_INT_VALUE = re.compile(r"-?\d+\)")
+_DOUBLE_VALUE = re.compile(r"[-+]?(?:[0-9.eE+-]+|inf|NaN)\)")
+_BYTES_VALUE = re.compile(r"\[([0-9, ]*)\]\)")
+
+
+class RotelCollectorError(RuntimeError):
+    """The collector could not be located, started, or asked for what it cannot give."""
+
+
+@dataclass(frozen=True)
+class CollectedLog:
+    """One log record as the collector printed it.
+
+    Values are rebuilt from rotel's text rendering of OTLP ``AnyValue``: ``Str`` ->
+    ``str``, ``Int`` -> ``int``, ``Double`` -> ``float``, ``Bool`` -> ``bool``,
+    ``Bytes`` -> ``bytes``, ``Slice`` -> ``list``, ``Map`` -> ``dict`` and ``Empty``
+    -> ``None``. Strings are printed unquoted, so a string inside a list or map that
+    itself contains ``"), "`` or ``"key:Str("`` can be split differently than it was
+    sent; a value that cannot be parsed at all is kept as its raw text.
+    """
+
+    body: Any
+    """The record body (``None`` when empty)."""
+    severity_text: str
+    """``SeverityText`` as sent ("" when unset)."""
+    severity_number: int | None
+    """``SeverityNumber`` (0 when unspecified; ``None`` when rotel did not print it,
+    which it does for numbers outside the OTLP enum)."""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    """Record attributes, nested lists and maps included."""
+    resource_attributes: dict[str, Any] = field(default_factory=dict)
+    """Attributes of the resource the record came with (``service.name`` etc.)."""
+    scope_name: str = ""
+    """Instrumentation scope name ("" when absent)."""
+    scope_version: str = ""
+    """Instrumentation scope version ("" when absent)."""
+    scope_attributes: dict[str, Any] = field(default_factory=dict)
+    """Instrumentation scope attributes."""
+    trace_id: str = ""
+    """Trace id as 32 lowercase hex digits ("" when absent)."""
+    span_id: str = ""
+    """Span id as 16 lowercase hex digits ("" when absent)."""
+    flags: int = 0
+    """Record flags (the W3C trace flags live in the low byte)."""
+    timestamp: int = 0
+    """``time_unix_nano`` (0 when unset)."""
+    observed_timestamp: int = 0
+    """``observed_time_unix_nano`` (0 when unset)."""
+    event_name: str = ""
+    """``event_name`` ("" when unset)."""
+
+
+class RotelCollector:
+    """A ``rotel-agent`` process receiving OTLP logs on loopback, for tests.
+
+    Example::
+
+        with RotelCollector() as collector:
+            export_some_logs(endpoint=collector.grpc_endpoint)
+            assert collector.wait_for(3, timeout=5) == 3
+            assert collector.records()[0].body == "hello"
+
+    Args:
+        debug_log: Have rotel print the log records it receives; needed by
+            :meth:`count`, :meth:`wait_for` and :meth:`records`.
+        verbosity: ``"detailed"`` prints every field of every record (parsed by
+            :meth:`records`); ``"basic"`` prints one line per export request, which
+            is enough for :meth:`count` and much cheaper under volume.
+        forward_to: Also export what is received over OTLP to this endpoint, e.g.
+            ``"http://127.0.0.1:4317"`` (a receiver the test runs).
+        forward_protocol: ``"grpc"`` or ``"http"`` for ``forward_to``; for HTTP give
+            the base URL, rotel appends ``/v1/logs``. rotel gzips what it forwards
+            (this rotel build sends gzip even when asked for no compression).
+        batch_timeout: rotel's logs batch timeout (a rotel duration such as
+            ``"20ms"``): how long a received record may wait in a batch before it
+            is forwarded. The debug log is printed on receipt, unbatched. ``None``
+            keeps rotel's default (200ms).
+        binary: Path of the ``rotel-agent`` executable; by default the one inside
+            the installed ``rotel`` package.
+        startup_timeout: Seconds to wait for rotel to start and both receivers to
+            accept connections.
+        output_file: Also write everything the collector prints to this file.
+        extra_args: More ``rotel-agent start`` arguments, appended last.
+
+    Raises:
+        ValueError: ``verbosity`` or ``forward_protocol`` is not one of its choices.
+    """
+
+    def __init__(
+        self,
+        *,
+        debug_log: bool = True,
+        verbosity: Literal["detailed", "basic"] = "detailed",
+        forward_to: str | None = None,
+        forward_protocol: Literal["grpc", "http"] = "grpc",
+        batch_timeout: str | None = "20ms",
+        binary: str | os.PathLike[str] | None = None,
+        startup_timeout: float = 10.0,
+        output_file: str | os.PathLike[str] | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        if forward_protocol not in ("grpc", "http"):
+            raise ValueError(f"forward_protocol must be 'grpc' or 'http', not {forward_protocol!r}")
+        if verbosity not in ("detailed", "basic"):
+            raise ValueError(f"verbosity must be 'detailed' or 'basic', not {verbosity!r}")
+        self._debug_log = debug_log
+        self._verbosity = verbosity
+        self._forward_to = forward_to
+        self._forward_protocol = forward_protocol
+        self._batch_timeout = batch_timeout
+        self._binary = None if binary is None else Path(binary)
+        self._startup_timeout = startup_timeout
+        self._output_file = None if output_file is None else Path(output_file)
+        self._extra_args = tuple(extra_args)
+
+        self._process: subprocess.Popen[bytes] | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._reader: threading.Thread | None = None
+        self._workdir: str | None = None
+        self._grpc_port = 0
+        self._http_port = 0
+        self._capture = _Capture()
+        self._parse_lock = threading.Lock()
+        self._parser = _DebugLogParser()
+        self._parsed_chunks = 0
+        self._base_count = 0
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the collector and wait until both OTLP receivers accept connections.
+
+        Raises:
+            RotelCollectorError: rotel is not installed, the binary is missing, the
+                collector exited during startup, or it was not listening within
+                ``startup_timeout`` seconds. The message includes its output.
+        """
+        if self._process is not None:
+            raise RotelCollectorError("the collector is already running")
+        binary = self._binary if self._binary is not None else _packaged_binary()
+        if not os.access(binary, os.X_OK):
+            raise RotelCollectorError(f"rotel-agent binary not found or not executable: {binary}")
+        self._workdir = tempfile.mkdtemp(prefix="fapilog-rotel-")
+        try:
+            for _attempt in range(_PORT_ATTEMPTS):
+                self._grpc_port, self._http_port = _free_ports(2)
+                if self._launch(binary):
+                    return
+        except BaseException:
+            self.stop()
+            raise
+        output = self.output
+        self.stop()
+        raise RotelCollectorError(
+            f"rotel could not bind free ports after {_PORT_ATTEMPTS} attempts; output:\n{output}"
+        )
+
+    def stop(self) -> None:
+        """Stop the collector: SIGTERM, then SIGKILL if it has not exited within 5 s.
+
+        rotel flushes the batch it holds when terminated, so records received before
+        ``stop()`` are in :attr:`output` afterwards. Safe to call more than once.
+        """
+        self._reap()
+        workdir, self._workdir = self._workdir, None
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def __enter__(self) -> RotelCollector:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- addresses -------------------------------------------------------------------
+
+    @property
+    def grpc_endpoint(self) -> str:
+        """The OTLP/gRPC receiver, ``"http://127.0.0.1:PORT"``."""
+        return f"http://{_HOST}:{self._require_port(self._grpc_port)}"
+
+    @property
+    def http_endpoint(self) -> str:
+        """The OTLP/HTTP receiver's base URL, ``"http://127.0.0.1:PORT"``.
+
+        Logs are posted to :attr:`http_logs_endpoint` (``/v1/logs``).
+        """
+        return f"http://{_HOST}:{self._require_port(self._http_port)}"
+
+    @property
+    def http_logs_endpoint(self) -> str:
+        """The OTLP/HTTP logs URL, ``"http://127.0.0.1:PORT/v1/logs"``."""
+        return f"{self.http_endpoint}/v1/logs"
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running collector, ``None`` when stopped."""
+        return None if self._process is None else self._process.pid
+
+    @property
+    def output(self) -> str:
+        """Everything the collector printed so far (stdout and stderr, in order)."""
+        return self._capture.text()
+
+    # -- received records ------------------------------------------------------------
+
+    def count(self) -> int:
+        """Number of log records received since start (or the last :meth:`reset`).
+
+        Counts record markers in the output without parsing it. A record counts once
+        rotel printed it completely, so :meth:`records` has at least this many.
+
+        Raises:
+            RotelCollectorError: the collector runs without ``debug_log``.
+        """
+        self._require_debug_log()
+        return self._capture.records - self._base_count
+
+    def wait_for(self, n: int, timeout: float = 10.0) -> int:
+        """Wait until at least ``n`` records arrived since start or the last reset.
+
+        Returns early if the collector exits. Never raises for too few records:
+        assert on the returned count.
+
+        Args:
+            n: Records to wait for.
+            timeout: Seconds to wait at most.
+
+        Returns:
+            The count reached, which may be below ``n`` on timeout.
+
+        Raises:
+            RotelCollectorError: the collector runs without ``debug_log``.
+        """
+        self._require_debug_log()
+        self._capture.wait_until(n + self._base_count, timeout)
+        return self.count()
+
+    def records(self) -> list[CollectedLog]:
+        """The records received since start (or the last :meth:`reset`), parsed.
+
+        Parsing is incremental: each call parses only output that is new.
+
+        Raises:
+            RotelCollectorError: the collector runs without ``debug_log`` or with
+                ``verbosity="basic"``.
+        """
+        self._require_debug_log()
+        if self._verbosity != "detailed":
+            raise RotelCollectorError("records() needs verbosity='detailed'")
+        with self._parse_lock:
+            chunks = self._capture.chunks_from(self._parsed_chunks)
+            self._parsed_chunks += len(chunks)
+            for chunk in chunks:
+                self._parser.feed(chunk)
+            return self._parser.records[self._base_count :]
+
+    def reset(self) -> None:
+        """Forget the records received so far: counts and records start again from 0.
+
+        :attr:`output` keeps everything.
+        """
+        self._base_count = self._capture.records
+
+    # -- internals -------------------------------------------------------------------
+
+    def _command(self, binary: Path) -> list[str]:
+        workdir = self._workdir or tempfile.gettempdir()
+        command = [
+            str(binary),
+            "start",
+            "--otlp-grpc-endpoint",
+            f"{_HOST}:{self._grpc_port}",
+            "--otlp-http-endpoint",
+            f"{_HOST}:{self._http_port}",
+            "--otlp-receiver-traces-disabled",
+            "--otlp-receiver-metrics-disabled",
+            "--log-format",
+            "text",
+            # Only used with --daemon, but keep rotel away from its shared /tmp defaults.
+            "--pid-file",
+            os.path.join(workdir, "rotel-agent.pid"),
+            "--log-file",
+            os.path.join(workdir, "rotel-agent.log"),
+        ]
+        if self._debug_log:
+            command += ["--debug-log", "logs", "--debug-log-verbosity", self._verbosity]
+        if self._batch_timeout is not None:
+            command += ["--logs-batch-timeout", self._batch_timeout]
+        if self._forward_to is not None:
+            command += [
+                "--exporter",
+                "otlp",
+                "--otlp-exporter-endpoint",
+                self._forward_to,
+                "--otlp-exporter-protocol",
+                self._forward_protocol,
+            ]
+        else:
+            # rotel refuses to start without an exporter; the debug log is ours.
+            command += ["--exporter", "blackhole"]
+        command += self._extra_args
+        return command
+
+    def _launch(self, binary: Path) -> bool:
+        """Start one process on the chosen ports; False if a port was taken meanwhile."""
+        self._capture = _Capture(self._output_file)
+        with self._parse_lock:
+            self._parser = _DebugLogParser()
+            self._parsed_chunks = 0
+        self._base_count = 0
+        # A private environment: inherited ROTEL_* settings must not reconfigure the agent.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ROTEL_")}
+        env["NO_COLOR"] = "1"
+        process = subprocess.Popen(
+            self._command(binary),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            bufsize=0,
+            start_new_session=True,  # its own process group, so stop() reaches any child
+        )
+        self._process = process
+        # A collector dropped or left running at interpreter exit must not outlive us.
+        self._finalizer = weakref.finalize(self, _terminate_group, process)
+        assert process.stdout is not None
+        self._reader = threading.Thread(
+            target=self._capture.pump,
+            args=(process.stdout,),
+            name=f"rotel-output-{process.pid}",
+            daemon=True,
+        )
+        self._reader.start()
+        deadline = time.monotonic() + self._startup_timeout
+        while True:
+            if _exited(process.pid):
+                self._reap()
+                if "Address already in use" in self.output:
+                    return False
+                raise RotelCollectorError(
+                    f"rotel exited during startup with code {process.returncode}; "
+                    f"output:\n{self.output}"
+                )
+            # rotel logs its start line only after binding both ports: until then a
+            # port that accepts may belong to whoever took it since we chose it.
+            if (
+                _STARTED_MARKER in self._capture.text()
+                and _accepts(self._grpc_port)
+                and _accepts(self._http_port)
+            ):
+                return True
+            if time.monotonic() >= deadline:
+                output = self.output
+                self.stop()
+                raise RotelCollectorError(
+                    f"rotel did not log {_STARTED_MARKER!r} and listen on "
+                    f"{_HOST}:{self._grpc_port} and {_HOST}:{self._http_port} within "
+                    f"{self._startup_timeout} s; output:\n{output}"
+                )
+            time.sleep(_READY_POLL_INTERVAL)
+
+    def _reap(self) -> None:
+        """Stop (or collect) the process and its group, then drain its output."""
+        process, self._process = self._process, None
+        finalizer, self._finalizer = self._finalizer, None
+        if finalizer is not None:
+            finalizer.detach()
+        if process is not None:
+            _terminate_group(process)
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.join(_STOP_TIMEOUT)
+        self._capture.close()
+
+    def _require_port(self, port: int) -> int:
+        if port == 0:
+            raise RotelCollectorError("the collector has not been started")
+        return port
+
+    def _require_debug_log(self) -> None:
+        if not self._debug_log:
+            raise RotelCollectorError("counting and parsing records needs debug_log=True")
+
+
+# -- process and ports -------------------------------------------------------------------
+
+
+def _packaged_binary() -> Path:
+    """The ``rotel-agent`` inside the installed ``rotel`` package."""
+    spec = importlib.util.find_spec("rotel")
+    if spec is None or not spec.submodule_search_locations:
+        raise RotelCollectorError(
+            "RotelCollector needs the 'rotel' package, which ships the collector binary: "
+            "pip install rotel"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "rotel-agent"
+
+
+def _free_ports(count: int) -> list[int]:
+    """Distinct loopback ports that were free a moment ago."""
+    sockets: list[socket.socket] = []
+    try:
+        # Holding every socket until all are bound keeps the ports distinct.
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.bind((_HOST, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _accepts(port: int) -> bool:
+    """Whether something accepts TCP connections on the loopback port."""
+    with contextlib.suppress(OSError), socket.create_connection((_HOST, port), timeout=0.5):
+        return True
+    return False
+
+
+def _terminate_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop ``process`` and anything left in its process group, then reap it."""
+    pid = process.pid  # start_new_session made it the leader of group ``pid``
+    if process.returncode is None:
+        if not _exited(pid):
+            _signal_group(pid, signal.SIGTERM)
+            if not _wait_exited(pid, _STOP_TIMEOUT):
+                _signal_group(pid, signal.SIGKILL)
+                _wait_exited(pid, _STOP_TIMEOUT)
+        # The leader is an unreaped zombie, so the group id cannot have been reused:
+        # anything its children left in the group is ours to kill.
+        _signal_group(pid, signal.SIGKILL)
+    process.wait(_STOP_TIMEOUT)
+
+
+def _exited(pid: int) -> bool:
+    """Whether child ``pid`` has exited, without reaping it."""
+    try:
+        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+        return os.waitid(os.P_PID, pid, flags) is not None
+    except ChildProcessError:
+        return True
+
+
+def _wait_exited(pid: int, timeout: float) -> bool:
+    """Poll until child ``pid`` exits (not reaping it) or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while not _exited(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+# -- output capture ----------------------------------------------------------------------
+
+
+class _Capture:
+    """The collector's output, read by a background thread, kept as complete lines."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._cond = threading.Condition()
+        self._chunks: list[str] = []
+        self._partial = ""
+        self._records = 0
+        self._eof = False
+        self._file: TextIO | None = None
+        if path is not None:
+            self._file = path.open("w", encoding="utf-8")
+
+    @property
+    def records(self) -> int:
+        """Records seen complete so far (detailed markers plus basic batch totals)."""
+        with self._cond:
+            return self._records
+
+    def pump(self, stream: Any) -> None:
+        """Read ``stream`` until end of file (runs on the reader thread)."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            while True:
+                data: bytes = stream.read(_READ_SIZE)
+                if not data:
+                    break
+                self._add(decoder.decode(data))
+            self._add(decoder.decode(b"", final=True) + "\n", final=True)
+        finally:
+            with self._cond:
+                self._eof = True
+                self._cond.notify_all()
+            with contextlib.suppress(OSError):
+                stream.close()
+
+    def _add(self, text: str, *, final: bool = False) -> None:
+        with self._cond:
+            pending = self._partial + text
+            cut = pending.rfind("\n") + 1
+            complete, self._partial = pending[:cut], pending[cut:]
+            if final and complete == "\n":
+                complete = ""
+            if not complete:
+                return
+            self._chunks.append(complete)
+            # Only whole lines are counted, so a marker split across reads counts once.
+            lines = "\n" + complete
+            self._records += lines.count("\n" + _RECORD_END)
+            if "Received logs." in complete:
+                self._records += sum(int(m) for m in _BASIC_LOGS_LINE.findall(complete))
+            if self._file is not None:
+                self._file.write(complete)
+                self._file.flush()
+            self._cond.notify_all()
+
+    def wait_until(self, records: int, timeout: float) -> None:
+        """Block until ``records`` were seen, the output ended, or ``timeout`` passed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._records >= records or self._eof, timeout)
+
+    def chunks_from(self, index: int) -> list[str]:
+        """Complete-line chunks captured after the first ``index``."""
+        with self._cond:
+            return self._chunks[index:]
+
+    def text(self) -> str:
+        """All output so far, including an unfinished last line."""
+        with self._cond:
+            return "".join(self._chunks) + self._partial
+
+    def close(self) -> None:
+        """Close the optional output file."""
+        with self._cond:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+# -- parsing rotel's detailed debug output -----------------------------------------------
+
+
+class _DebugLogParser:
+    """Turns ``--debug-log logs --debug-log-verbosity detailed`` output into records.
+
+    The output is a tree of ``ResourceLog #i`` / ``ScopeLogs #j`` / ``LogRecord #k``
+    blocks; a record ends with its ``Flags:`` line. String values are printed raw,
+    so a line that matches no known prefix continues the previous value (a newline
+    inside a string).
+    """
+
+    def __init__(self) -> None:
+        self.records: list[CollectedLog] = []
+        self._partial = ""
+        self._resource: list[list[str]] = []
+        self._resource_cache: dict[str, Any] | None = None
+        self._scope_name = ""
+        self._scope_version = ""
+        self._scope: list[list[str]] = []
+        self._scope_cache: dict[str, Any] | None = None
+        self._section: list[list[str]] = self._resource
+        self._record: dict[str, Any] = {}
+        self._attributes: list[list[str]] = []
+        # The value a continuation line extends: [target list, index].
+        self._continued: tuple[list[str], int] | None = None
+
+    def feed(self, text: str) -> None:
+        """Parse complete lines of output."""
+        for line in text.splitlines():
+            self._line(line)
+
+    def _line(self, line: str) -> None:
+        if line.startswith(_ATTRIBUTE):
+            name_value = [line[len(_ATTRIBUTE) :]]
+            self._section.append(name_value)
+            self._continued = (name_value, 0)
+            if self._section is self._resource:
+                self._resource_cache = None
+            elif self._section is self._scope:
+                self._scope_cache = None
+        elif line.startswith("LogRecord #"):
+            self._record = {}
+            self._attributes = []
+            self._section = self._attributes
+            self._continued = None
+        elif line.startswith(_RECORD_END):
+            self._finish_record(line[len(_RECORD_END) :])
+        elif line.startswith(_RECORD_FIELDS):
+            self._field(line)
+        elif line.startswith(_TRACE_ID):
+            self._record["trace_id"] = line[len(_TRACE_ID) :].strip()
+            self._continued = None
+        elif line.startswith(_SPAN_ID):
+            self._record["span_id"] = line[len(_SPAN_ID) :].strip()
+            self._continued = None
+        elif line == "Attributes:":
+            self._section = self._attributes
+            self._continued = None
+        elif line.startswith("ResourceLog #"):
+            self._resource = []
+            self._resource_cache = None
+            self._section = self._resource
+            self._new_scope()
+        elif line == "Resource attributes:":
+            self._section = self._resource
+            self._continued = None
+        elif line.startswith("ScopeLogs #"):
+            self._new_scope()
+        elif line == "InstrumentationScope attributes:":
+            self._section = self._scope
+            self._continued = None
+        elif line.startswith("InstrumentationScope "):
+            # "InstrumentationScope NAME VERSION": a space inside the name is ambiguous.
+            name, _, version = line[len("InstrumentationScope ") :].rpartition(" ")
+            self._scope_name, self._scope_version = name, version
+            self._continued = None
+        elif line.startswith(("Resource SchemaURL: ", "ScopeLogs SchemaURL: ")):
+            self._continued = None
+        elif _AGENT_LOG_LINE.match(line):
+            pass
+        elif self._continued is not None:
+            target, index = self._continued
+            target[index] += "\n" + line
+
+    def _new_scope(self) -> None:
+        self._scope = []
+        self._scope_cache = None
+        self._scope_name = self._scope_version = ""
+        self._section = self._scope
+        self._continued = None
+
+    def _field(self, line: str) -> None:
+        name, _, value = line.partition(": ")
+        holder = [value]
+        self._record[name] = holder
+        self._continued = (holder, 0)
+
+    def _finish_record(self, flags: str) -> None:
+        fields = self._record
+
+        def text(name: str) -> str:
+            holder: list[str] | None = fields.get(name)
+            return "" if holder is None else holder[0]
+
+        if self._resource_cache is None:
+            self._resource_cache = _parse_attributes(self._resource)
+        if self._scope_cache is None:
+            self._scope_cache = _parse_attributes(self._scope)
+        severity = _SEVERITY_NUMBER.search(text("SeverityNumber"))
+        body = fields.get("Body")
+        self.records.append(
+            CollectedLog(
+                body=None if body is None else parse_value(body[0]),
+                severity_text=text("SeverityText"),
+                severity_number=None if severity is None else int(severity.group(1)),
+                attributes=_parse_attributes(self._attributes),
+                resource_attributes=dict(self._resource_cache),
+                scope_name=self._scope_name,
+                scope_version=self._scope_version,
+                scope_attributes=dict(self._scope_cache),
+                trace_id=fields.get("trace_id", ""),
+                span_id=fields.get("span_id", ""),
+                flags=_to_int(flags),
+                timestamp=_to_int(text("Timestamp")),
+                observed_timestamp=_to_int(text("ObservedTimestamp")),
+                event_name=text("EventName"),
+            )
+        )
+        self._record = {}
+        self._attributes = []
+        self._section = self._attributes
+        self._continued = None
+
+
+def _to_int(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        return 0
+
+
+def _parse_attributes(lines: list[list[str]]) -> dict[str, Any]:
+    """Parse ``key: Value`` entries; a key may itself contain ``": "``."""
+    result: dict[str, Any] = {}
+    for (entry,) in lines:
+        start = 0
+        while (split := entry.find(": ", start)) != -1:
+            value = _parse_exactly(entry[split + 2 :])
+            if value is not _UNPARSED:
+                result[entry[:split]] = value
+                break
+            start = split + 1
+        else:
+            key, _, raw = entry.partition(": ")
+            result[key] = raw
+    return result
+
+
+_UNPARSED: Any = object()
+
+
+def parse_value(text: str) -> Any:
+    """Rebuild a Python value from rotel's rendering of an OTLP ``AnyValue``.
+
+    Args:
+        text: For example ``"Map(k:Str(v), n:Slice(Int(1), Double(2.5)))"``.
+
+    Returns:
+        The value (``{"k": "v", "n": [1, 2.5]}``), or ``text`` itself when it is
+        not a rendering rotel produces.
+    """
+    value = _parse_exactly(text)
+    return text if value is _UNPARSED else value
+
+
+def _parse_exactly(text: str) -> Any:
+    """The first reading of ``text`` that consumes all of it, else ``_UNPARSED``."""
+    # Fast paths for the common scalars; a whole-line Str ends at the last ")".
+    if text.startswith("Str(") and text.endswith(")"):
+        return text[4:-1]
+    if text.startswith("Int(") and _INT_VALUE.fullmatch(text, 4):
+        return int(text[4:-1])
+    try:
+        for value, end in _values(text, 0):
+            if end == len(text):
+                return value
+    except RecursionError:  # absurdly deep nesting: keep the text
+        pass
+    return _UNPARSED
+
+
+def _values(text: str, i: int) -> Iterator[tuple[Any, int]]:
+    """Every reading of one value starting at ``i``: ``(value, end)``, likeliest first.
+
+    Strings are unquoted, so ``Str(`` may end at any later ``)``; the readings are
+    tried shortest first and the caller backtracks when the rest does not fit.
+    """
+    if text.startswith("Str(", i):
+        start = i + 4
+        close = text.find(")", start)
+        while close != -1:
+            yield text[start:close], close + 1
+            close = text.find(")", close + 1)
+    elif text.startswith("Int(", i):
+        if match := _INT_VALUE.match(text, i + 4):
+            yield int(match.group()[:-1]), match.end()
+    elif text.startswith("Double(", i):
+        if match := _DOUBLE_VALUE.match(text, i + 7):
+            with contextlib.suppress(ValueError):
+                yield float(match.group()[:-1]), match.end()
+    elif text.startswith("Bool(true)", i):
+        yield True, i + 10
+    elif text.startswith("Bool(false)", i):
+        yield False, i + 11
+    elif text.startswith("Bytes(", i):
+        if match := _BYTES_VALUE.match(text, i + 6):
+            digits = [d for d in match.group(1).split(", ") if d]
+            with contextlib.suppress(ValueError):
+                yield bytes(int(d) for d in digits), match.end()
+    elif text.startswith("Slice(", i):
+        yield from _container(text, i + 6, keyed=False)
+    elif text.startswith("Map(", i):
+        yield from _container(text, i + 4, keyed=True)
+    elif text.startswith("Empty", i):
+        yield None, i + 5
+
+
+def _elements(text: str, i: int, keyed: bool) -> Iterator[tuple[Any, int]]:
+    """Every reading of one list element, or one ``key:Value`` map entry, at ``i``."""
+    if not keyed:
+        yield from _values(text, i)
+        return
+    colon = text.find(":", i)
+    while colon != -1:
+        key = text[i:colon]
+        for value, end in _values(text, colon + 1):
+            yield (key, value), end
+        colon = text.find(":", colon + 1)
+
+
+def _container(text: str, start: int, keyed: bool) -> Iterator[tuple[Any, int]]:
+    """Every reading of a ``Slice(...)``/``Map(...)`` body from ``start`` to its ``)``.
+
+    Backtracking over elements uses an explicit stack, so long lists do not
+    recurse; only nesting does.
+    """
+    if text.startswith(")", start):
+        yield ({} if keyed else []), start + 1
+        return
+    items: list[Any] = []
+    choices = [_elements(text, start, keyed)]
+    while choices:
+        found = next(choices[-1], None)
+        if found is None:
+            choices.pop()
+            del items[len(choices) :]
+            continue
+        item, end = found
+        del items[len(choices) - 1 :]
+        items.append(item)
+        if text.startswith(")", end):
+            yield (dict(items) if keyed else list(items)), end + 1
+        elif text.startswith(", ", end):
+            choices.append(_elements(text, end + 2, keyed))
