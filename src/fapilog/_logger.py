@@ -45,30 +45,51 @@ class PipelineRef:
         self.pipeline = pipeline
 
 
-def _sync_method(severity: int, text: str | None, default_exc: bool) -> Callable[..., None]:
-    def method(
-        self: Logger,
-        msg: Any,
-        /,
-        *args: Any,
-        exc_info: Any = default_exc,
-        event_name: str | None = None,
-        **fields: Any,
-    ) -> None:
+def _sync_method(severity: int, default_exc: bool) -> Callable[..., None]:
+    # ``exc_info`` and ``event_name`` arrive inside ``fields``: declaring them as
+    # keyword-only parameters next to ``**fields`` makes every call with keywords
+    # measurably slower (see benchmarks/caller_cost.py). The worker pops them.
+    if default_exc:
+
+        def exc_method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> None:
+            pipeline = self._ref.pipeline
+            if pipeline._min_level > severity:
+                return
+            rec = (
+                time_ns(),
+                severity,
+                None,
+                msg,
+                args,
+                fields,
+                self,
+                _get_context(),
+                capture_exception(fields.get("exc_info", True)),
+                None,
+            )
+            ring = pipeline._ring
+            if len(ring) < pipeline._capacity:
+                ring.append(rec)
+            else:
+                pipeline._slow_put(rec)
+
+        return exc_method
+
+    def method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> None:
         pipeline = self._ref.pipeline
         if pipeline._min_level > severity:
             return
         rec = (
             time_ns(),
             severity,
-            text,
+            None,
             msg,
             args,
             fields,
             self,
             _get_context(),
-            capture_exception(exc_info) if exc_info else None,
-            event_name,
+            capture_exception(fields["exc_info"]) if "exc_info" in fields else None,
+            None,
         )
         # Pipeline._enqueue, inlined: this is the whole cost of a log call.
         ring = pipeline._ring
@@ -80,33 +101,24 @@ def _sync_method(severity: int, text: str | None, default_exc: bool) -> Callable
     return method
 
 
-def _async_method(
-    severity: int, text: str | None, default_exc: bool
-) -> Callable[..., Coroutine[Any, Any, None]]:
-    async def method(
-        self: Logger,
-        msg: Any,
-        /,
-        *args: Any,
-        exc_info: Any = default_exc,
-        event_name: str | None = None,
-        **fields: Any,
-    ) -> None:
+def _async_method(severity: int, default_exc: bool) -> Callable[..., Coroutine[Any, Any, None]]:
+    async def method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> None:
         pipeline = self._ref.pipeline
         if pipeline._min_level > severity:
             return
+        exc_info = fields.get("exc_info", default_exc)
         await pipeline._aput(
             (
                 time_ns(),
                 severity,
-                text,
+                None,
                 msg,
                 args,
                 fields,
                 self,
                 _get_context(),
                 capture_exception(exc_info) if exc_info else None,
-                event_name,
+                None,
             )
         )
 
@@ -171,19 +183,19 @@ class Logger:
         """Whether an event at ``level`` would be accepted (cheap; use before costly work)."""
         return bool(self._ref.pipeline._min_level <= _level_number(level))
 
-    debug = _sync_method(_severity.DEBUG, None, False)
-    info = _sync_method(_severity.INFO, None, False)
-    warning = _sync_method(_severity.WARN, None, False)
-    error = _sync_method(_severity.ERROR, None, False)
-    critical = _sync_method(_severity.FATAL, None, False)
-    exception = _sync_method(_severity.ERROR, None, True)
+    debug = _sync_method(_severity.DEBUG, False)
+    info = _sync_method(_severity.INFO, False)
+    warning = _sync_method(_severity.WARN, False)
+    error = _sync_method(_severity.ERROR, False)
+    critical = _sync_method(_severity.FATAL, False)
+    exception = _sync_method(_severity.ERROR, True)
 
-    adebug = _async_method(_severity.DEBUG, None, False)
-    ainfo = _async_method(_severity.INFO, None, False)
-    awarning = _async_method(_severity.WARN, None, False)
-    aerror = _async_method(_severity.ERROR, None, False)
-    acritical = _async_method(_severity.FATAL, None, False)
-    aexception = _async_method(_severity.ERROR, None, True)
+    adebug = _async_method(_severity.DEBUG, False)
+    ainfo = _async_method(_severity.INFO, False)
+    awarning = _async_method(_severity.WARN, False)
+    aerror = _async_method(_severity.ERROR, False)
+    acritical = _async_method(_severity.FATAL, False)
+    aexception = _async_method(_severity.ERROR, True)
 
     def log(self, level: int | str, msg: Any, /, *args: Any, **kwargs: Any) -> None:
         """Log at ``level`` (a name such as ``"warning"`` or a :mod:`logging` number)."""
@@ -206,5 +218,5 @@ def _level_number(level: int | str) -> int:
     return number
 
 
-_BY_NUMBER = {n: _sync_method(n, None, False) for n in range(25)}
-_ABY_NUMBER = {n: _async_method(n, None, False) for n in range(25)}
+_BY_NUMBER = {n: _sync_method(n, False) for n in range(25)}
+_ABY_NUMBER = {n: _async_method(n, False) for n in range(25)}

@@ -37,6 +37,15 @@ def capture_exception(exc_info: Any) -> BaseException | None:
 def materialize(rec: Captured, resource: Resource) -> LogEvent:
     """Build the event for one captured call: body, attributes, exception, scope."""
     ts, severity, text, msg, args, fields, logger, ctx, exc, event_name = rec
+    if fields:
+        # Reserved keywords travel in ``fields`` (the caller already resolved
+        # exc_info into ``exc``); ``fields`` is the call's own kwargs dict.
+        if "exc_info" in fields:
+            del fields["exc_info"]
+        if "event_name" in fields:
+            name = fields.pop("event_name")
+            if event_name is None and name is not None:
+                event_name = str(name)
     if args:
         body: Any = _format(msg, args)
     elif type(msg) is str:
