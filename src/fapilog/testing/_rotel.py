@@ -44,6 +44,7 @@ __all__ = ["CollectedLog", "RotelCollector", "RotelCollectorError"]
 _HOST = "127.0.0.1"
 _READ_SIZE = 1 << 16
 _PORT_ATTEMPTS = 5
+_FIXED_PORT_RETRY_DELAY = 0.2
 _STOP_TIMEOUT = 5.0
 _READY_POLL_INTERVAL = 0.02
 
@@ -150,9 +151,15 @@ class RotelCollector:
             accept connections.
         output_file: Also write everything the collector prints to this file.
         extra_args: More ``rotel-agent start`` arguments, appended last.
+        grpc_port: Listen for OTLP/gRPC on this loopback port instead of a free one,
+            e.g. to start a collector where a client is already sending (the port
+            of an earlier collector, or one the test chose before any collector
+            ran). If the port is taken, :meth:`start` retries briefly, then raises.
+        http_port: Likewise for OTLP/HTTP.
 
     Raises:
-        ValueError: ``verbosity`` or ``forward_protocol`` is not one of its choices.
+        ValueError: ``verbosity`` or ``forward_protocol`` is not one of its choices,
+            or a port is outside 1-65535 or both ports are the same.
     """
 
     def __init__(
@@ -167,11 +174,18 @@ class RotelCollector:
         startup_timeout: float = 10.0,
         output_file: str | os.PathLike[str] | None = None,
         extra_args: Sequence[str] = (),
+        grpc_port: int | None = None,
+        http_port: int | None = None,
     ) -> None:
         if forward_protocol not in ("grpc", "http"):
             raise ValueError(f"forward_protocol must be 'grpc' or 'http', not {forward_protocol!r}")
         if verbosity not in ("detailed", "basic"):
             raise ValueError(f"verbosity must be 'detailed' or 'basic', not {verbosity!r}")
+        for name, port in (("grpc_port", grpc_port), ("http_port", http_port)):
+            if port is not None and not 0 < port < 65536:
+                raise ValueError(f"{name} must be between 1 and 65535, not {port!r}")
+        if grpc_port is not None and grpc_port == http_port:
+            raise ValueError(f"grpc_port and http_port must differ, both are {grpc_port}")
         self._debug_log = debug_log
         self._verbosity = verbosity
         self._forward_to = forward_to
@@ -181,6 +195,7 @@ class RotelCollector:
         self._startup_timeout = startup_timeout
         self._output_file = None if output_file is None else Path(output_file)
         self._extra_args = tuple(extra_args)
+        self._fixed_ports = (grpc_port, http_port)
 
         self._process: subprocess.Popen[bytes] | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
@@ -211,8 +226,10 @@ class RotelCollector:
             raise RotelCollectorError(f"rotel-agent binary not found or not executable: {binary}")
         self._workdir = tempfile.mkdtemp(prefix="fapilog-rotel-")
         try:
-            for _attempt in range(_PORT_ATTEMPTS):
-                self._grpc_port, self._http_port = _free_ports(2)
+            for attempt in range(_PORT_ATTEMPTS):
+                if attempt and self._fixed_ports != (None, None):
+                    time.sleep(_FIXED_PORT_RETRY_DELAY)  # a fixed port: give it time
+                self._grpc_port, self._http_port = self._choose_ports()
                 if self._launch(binary):
                     return
         except BaseException:
@@ -221,7 +238,7 @@ class RotelCollector:
         output = self.output
         self.stop()
         raise RotelCollectorError(
-            f"rotel could not bind free ports after {_PORT_ATTEMPTS} attempts; output:\n{output}"
+            f"rotel could not bind its ports after {_PORT_ATTEMPTS} attempts; output:\n{output}"
         )
 
     def stop(self) -> None:
@@ -338,6 +355,17 @@ class RotelCollector:
         self._base_count = self._capture.records
 
     # -- internals -------------------------------------------------------------------
+
+    def _choose_ports(self) -> tuple[int, int]:
+        """The fixed ports given to the constructor, free loopback ports for the others."""
+        fixed = [port for port in self._fixed_ports if port is not None]
+        # Ask for spares: the kernel may hand out a fixed port that is free right now.
+        free = [port for port in _free_ports(2 + len(fixed)) if port not in fixed]
+        grpc_port, http_port = self._fixed_ports
+        return (
+            free.pop() if grpc_port is None else grpc_port,
+            free.pop() if http_port is None else http_port,
+        )
 
     def _command(self, binary: Path) -> list[str]:
         workdir = self._workdir or tempfile.gettempdir()
