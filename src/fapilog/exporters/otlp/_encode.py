@@ -124,8 +124,26 @@ def _fill_attributes(
     add = target.add
     for key, value in items:
         kv = add()
-        _set_string(kv, "key", key if isinstance(key, str) else str(key))
-        _fill(kv.value, value)
+        # Inlined fast paths for str keys and str, int and float values: the same
+        # result as _set_string/_fill, which handle everything else.
+        if type(key) is str:
+            try:
+                kv.key = key
+            except UnicodeEncodeError:
+                _set_string(kv, "key", key)
+        else:
+            _set_string(kv, "key", str(key))
+        if type(value) is str:
+            try:
+                kv.value.string_value = value
+            except UnicodeEncodeError:
+                _set_string(kv.value, "string_value", value)
+        elif type(value) is int and _INT64_MIN <= value <= _INT64_MAX:  # not bool
+            kv.value.int_value = value
+        elif type(value) is float:
+            kv.value.double_value = value
+        else:
+            _fill(kv.value, value)
 
 
 def _log_record(event: LogEvent) -> LogRecord:
@@ -137,10 +155,20 @@ def _log_record(event: LogEvent) -> LogRecord:
         severity_number=event.severity_number,  # type: ignore[arg-type]  # an int is a valid open enum value
         flags=event.trace_flags & 0xFF,
     )
-    if event.severity_text:
-        _set_string(record, "severity_text", event.severity_text)
-    if event.body is not None:
-        _fill(record.body, event.body)
+    text = event.severity_text
+    if text:
+        try:
+            record.severity_text = text
+        except UnicodeEncodeError:
+            _set_string(record, "severity_text", text)
+    body = event.body
+    if type(body) is str:
+        try:
+            record.body.string_value = body
+        except UnicodeEncodeError:
+            _set_string(record.body, "string_value", body)
+    elif body is not None:
+        _fill(record.body, body)
     if event.attributes:
         _fill_attributes(record.attributes, event.attributes.items())
     if event.trace_id:
@@ -224,7 +252,7 @@ class _Groups:
 
 
 def _varint_len(value: int) -> int:
-    return max(1, (value.bit_length() + 6) // 7)
+    return (value.bit_length() + 6) // 7 or 1  # value >= 0; 0 takes one byte
 
 
 def _framed(size: int) -> int:
