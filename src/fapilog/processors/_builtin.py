@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import baggage as otel_baggage
 from opentelemetry import trace
+from opentelemetry.trace import propagation as _trace_propagation
 
 from fapilog import _severity
 from fapilog._context import BOUND_KEY
@@ -38,6 +39,11 @@ class ResourceProcessor(Processor):
         event.resource = self.resource
 
 
+# The Context key OTel stores the current span under (stable since 1.0, but private:
+# fall back to the public accessor if it ever moves).
+_SPAN_KEY: str | None = getattr(_trace_propagation, "_SPAN_KEY", None)
+
+
 class SpanContextProcessor(Processor):
     """Copies trace_id, span_id and trace flags from the Context captured at the call.
 
@@ -45,9 +51,16 @@ class SpanContextProcessor(Processor):
     """
 
     def on_emit(self, event: LogEvent) -> None:
-        if event.trace_id or event.context is None:
-            return
-        span_context = trace.get_current_span(event.context).get_span_context()
+        ctx = event.context
+        if event.trace_id or not ctx:
+            return  # no Context, or an empty one: no span
+        if _SPAN_KEY is not None:
+            span: Any = ctx.get(_SPAN_KEY)  # what trace.get_current_span(ctx) reads, minus 3 calls
+            if span is None:
+                return
+        else:
+            span = trace.get_current_span(ctx)
+        span_context = span.get_span_context()
         if span_context.is_valid:
             event.trace_id = span_context.trace_id
             event.span_id = span_context.span_id

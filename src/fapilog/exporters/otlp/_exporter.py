@@ -8,16 +8,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fapilog.exporters._base import Exporter, ExportResult, ExportStatus
-from fapilog.exporters.otlp._encode import split
+from fapilog.exporters.otlp._wire import split_wire
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-
     from fapilog._event import LogEvent
     from fapilog.exporters.otlp._config import OTLPExporterOptions
-    from fapilog.exporters.otlp._encode import EncodedRequest
+    from fapilog.exporters.otlp._wire import WireRequest
 
 __all__ = ["Accepted", "OTLPExporterBase"]
 
@@ -41,7 +39,7 @@ class _Progress:
     __slots__ = ("batch", "dropped", "messages", "next", "rejected", "requests")
 
     def __init__(
-        self, batch: Sequence[LogEvent], requests: list[EncodedRequest], dropped: int
+        self, batch: Sequence[LogEvent], requests: list[WireRequest], dropped: int
     ) -> None:
         # A shallow copy keeps the events alive, so comparing identities is sound.
         self.batch = list(batch)
@@ -105,7 +103,7 @@ class OTLPExporterBase(Exporter):
         deadline = loop.time() + self.options.timeout
         progress = self._progress
         if progress is None or not progress.is_for(batch):
-            result = split(batch, self.options.max_request_bytes)
+            result = split_wire(batch, self.options.max_request_bytes)
             progress = _Progress(batch, result.requests, result.dropped)
         # Kept until a final outcome, so a cancelled call (the pipeline's own
         # timeout) also resumes where it stopped.
@@ -117,7 +115,7 @@ class OTLPExporterBase(Exporter):
                     f"timed out after {self.options.timeout:g}s "
                     f"({progress.next} of {len(progress.requests)} requests sent)"
                 )
-            outcome = await self._send(progress.requests[progress.next].request, remaining)
+            outcome = await self._send(progress.requests[progress.next].payload, remaining)
             if isinstance(outcome, ExportResult):
                 return self._interrupted(progress, outcome)
             progress.next += 1
@@ -157,13 +155,11 @@ class OTLPExporterBase(Exporter):
         return ExportResult.partial(rejected, "; ".join(reasons))
 
     @abc.abstractmethod
-    async def _send(
-        self, request: ExportLogsServiceRequest, timeout: float
-    ) -> Accepted | ExportResult:
-        """Make one attempt at delivering ``request``.
+    async def _send(self, payload: bytes, timeout: float) -> Accepted | ExportResult:
+        """Make one attempt at delivering one request.
 
         Args:
-            request: the request to send.
+            payload: the serialised ``ExportLogsServiceRequest``.
             timeout: seconds left for this attempt.
 
         Returns:

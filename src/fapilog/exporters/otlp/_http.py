@@ -7,7 +7,7 @@ import gzip
 import ssl
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]  # no stubs
@@ -19,9 +19,6 @@ from fapilog.exporters._base import ExportResult
 from fapilog.exporters.otlp._config import OTLPExporterOptions
 from fapilog.exporters.otlp._exporter import Accepted, OTLPExporterBase
 from fapilog.exporters.otlp._status import decode_status
-
-if TYPE_CHECKING:
-    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 __all__ = ["OTLPHttpExporter", "parse_retry_after"]
 
@@ -93,16 +90,14 @@ class OTLPHttpExporter(OTLPExporterBase):
         self._loop = asyncio.get_running_loop()
         return self._client
 
-    async def _send(
-        self, request: ExportLogsServiceRequest, timeout: float
-    ) -> Accepted | ExportResult:
+    async def _send(self, payload: bytes, timeout: float) -> Accepted | ExportResult:
         client = self._client
         if client is None or self._loop is not asyncio.get_running_loop():
             try:
                 client = self._connect()
             except OSError as exc:  # ssl.SSLError included
                 return ExportResult.failure(f"cannot load a TLS file: {exc.strerror or exc}")
-        body = request.SerializeToString()
+        body = payload
         if self.options.compression == "gzip":
             body = gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0)
         try:
