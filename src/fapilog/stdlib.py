@@ -95,14 +95,13 @@ class FapilogHandler(logging.Handler):
                 (
                     int(record.created * 1e9),
                     severity,
-                    _TEXT.get(record.levelno, record.levelname),
                     _message(record),
                     (),
                     fields,
                     scope,
                     _get_context(),
                     exc,
-                    None,
+                    _TEXT.get(record.levelno, record.levelname),
                 )
             )
         except Exception as exc:  # never raise into the logging call

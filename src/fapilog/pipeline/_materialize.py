@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Captured", "capture_exception", "materialize"]
 
-#: What a log call captures, as a plain tuple for speed:
-#: (time_ns, severity_number, severity_text|None, msg, args, fields, logger,
-#:  otel Context, exception|None, event_name|None)
+#: What a log call captures, as a plain tuple for speed (every slot costs the caller):
+#: (time_ns, severity_number, msg, args, fields, logger, otel Context, exception|None)
+#: and, from the stdlib bridge only, a ninth slot: the severity text.
 Captured = tuple[Any, ...]
 
 _TEXT = {n: _severity.severity_text(n) for n in range(25)}
@@ -36,7 +36,9 @@ def capture_exception(exc_info: Any) -> BaseException | None:
 
 def materialize(rec: Captured, resource: Resource) -> LogEvent:
     """Build the event for one captured call: body, attributes, exception, scope."""
-    ts, severity, text, msg, args, fields, logger, ctx, exc, event_name = rec
+    ts, severity, msg, args, fields, logger, ctx, exc = rec[:8]
+    text = rec[8] if len(rec) > 8 else None
+    event_name = None
     if fields:
         # Reserved keywords travel in ``fields`` (the caller already resolved
         # exc_info into ``exc``); ``fields`` is the call's own kwargs dict.
@@ -44,7 +46,7 @@ def materialize(rec: Captured, resource: Resource) -> LogEvent:
             del fields["exc_info"]
         if "event_name" in fields:
             name = fields.pop("event_name")
-            if event_name is None and name is not None:
+            if name is not None:
                 event_name = str(name)
     if args:
         body: Any = _format(msg, args)
