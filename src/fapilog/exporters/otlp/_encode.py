@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
@@ -27,7 +27,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ResourcePb
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from google.protobuf.internal.containers import (  # type: ignore[import-untyped]  # no stubs
         RepeatedCompositeFieldContainer,
@@ -42,6 +42,9 @@ __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "EncodedRequest", "SplitResult", "encode
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 """4 MiB: the default maximum message size of gRPC servers, the OpenTelemetry
 Collector's OTLP receiver included."""
+
+_R = TypeVar("_R")
+_S = TypeVar("_S")
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -207,18 +210,25 @@ def _scope_logs(scope: SdkScope | None) -> ScopeLogs:
 # -- grouping ----------------------------------------------------------------------
 
 
-class _Groups:
+class _Groups(Generic[_R, _S]):
     """Distinct resources and scopes of one batch, each encoded once.
 
     Lookups go by object identity first (events of one logger share the objects), and
     fall back to equality so equal objects share one ``ResourceLogs``/``ScopeLogs``.
+    ``make_resource``/``make_scope`` encode a new one (the wire encoder shares this).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        make_resource: Callable[[Resource], _R],
+        make_scope: Callable[[SdkScope | None], _S],
+    ) -> None:
         self.resources: list[Resource] = []
-        self.resource_pbs: list[ResourceLogs] = []
+        self.resource_pbs: list[_R] = []
         self.scopes: list[SdkScope | None] = []
-        self.scope_pbs: list[ScopeLogs] = []
+        self.scope_pbs: list[_S] = []
+        self._make_resource = make_resource
+        self._make_scope = make_scope
         self._resource_ids: dict[int, int] = {}
         self._scope_ids: dict[int, int] = {}
 
@@ -232,7 +242,7 @@ class _Groups:
             else:
                 index = len(self.resources)
                 self.resources.append(resource)
-                self.resource_pbs.append(_resource_logs(resource))
+                self.resource_pbs.append(self._make_resource(resource))
             self._resource_ids[id(resource)] = index
         return index
 
@@ -246,7 +256,7 @@ class _Groups:
             else:
                 index = len(self.scopes)
                 self.scopes.append(scope)
-                self.scope_pbs.append(_scope_logs(scope))
+                self.scope_pbs.append(self._make_scope(scope))
             self._scope_ids[id(scope)] = index
         return index
 
@@ -336,7 +346,7 @@ class _Chunk:
         self.records += 1
         return True
 
-    def build(self, groups: _Groups) -> EncodedRequest:
+    def build(self, groups: _Groups[ResourceLogs, ScopeLogs]) -> EncodedRequest:
         request = ExportLogsServiceRequest()
         for res, resource_slot in self.tree.items():
             resource_logs = request.resource_logs.add()
@@ -381,7 +391,7 @@ def split(batch: Sequence[LogEvent], max_request_bytes: int | None) -> SplitResu
         The requests and the number of records dropped because even a request holding
         only that record would exceed the limit.
     """
-    groups = _Groups()
+    groups = _Groups(_resource_logs, _scope_logs)
     empty: dict[tuple[int, int], tuple[int, int]] = {}
     requests: list[EncodedRequest] = []
     dropped = 0

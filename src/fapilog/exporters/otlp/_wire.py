@@ -23,13 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fapilog.exporters.otlp._encode import _resource_logs, _scope_logs
+from fapilog.exporters.otlp._encode import _Groups, _resource_logs, _scope_logs
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope as SdkScope
 
     from fapilog._event import LogEvent
 
@@ -259,44 +256,11 @@ class _Group:
         self.size = len(head) + len(tail)
 
 
-class _Groups:
-    """Distinct resources and scopes of one batch (identity first, then equality)."""
-
-    def __init__(self) -> None:
-        self.resources: list[Resource] = []
-        self.resource_groups: list[_Group] = []
-        self.scopes: list[SdkScope | None] = []
-        self.scope_groups: list[_Group] = []
-        self._resource_ids: dict[int, int] = {}
-        self._scope_ids: dict[int, int] = {}
-
-    def resource(self, resource: Resource) -> int:
-        index = self._resource_ids.get(id(resource))
-        if index is None:
-            for i, known in enumerate(self.resources):
-                if known is resource or known == resource:
-                    index = i
-                    break
-            else:
-                index = len(self.resources)
-                self.resources.append(resource)
-                self.resource_groups.append(_Group(*_split_tail(_resource_logs(resource))))
-            self._resource_ids[id(resource)] = index
-        return index
-
-    def scope(self, scope: SdkScope | None) -> int:
-        index = self._scope_ids.get(id(scope))
-        if index is None:
-            for i, known in enumerate(self.scopes):
-                if known is scope or (known is not None and scope is not None and known == scope):
-                    index = i
-                    break
-            else:
-                index = len(self.scopes)
-                self.scopes.append(scope)
-                self.scope_groups.append(_Group(*_split_tail(_scope_logs(scope))))
-            self._scope_ids[id(scope)] = index
-        return index
+def _groups() -> _Groups[_Group, _Group]:
+    return _Groups(
+        lambda resource: _Group(*_split_tail(_resource_logs(resource))),
+        lambda scope: _Group(*_split_tail(_scope_logs(scope))),
+    )
 
 
 def _framed(size: int) -> int:
@@ -348,20 +312,25 @@ class _Chunk:
         self.records = 0
 
     def try_add(
-        self, groups: _Groups, res: int, scope: int, record: bytes, limit: int | None
+        self,
+        groups: _Groups[_Group, _Group],
+        res: int,
+        scope: int,
+        record: bytes,
+        limit: int | None,
     ) -> bool:
         resource_slot = self.tree.get(res)
         scope_slot = resource_slot[1].get(scope) if resource_slot is not None else None
         record_size = _framed(len(record))
         if scope_slot is None:
             old_scope = None
-            new_scope = groups.scope_groups[scope].size + record_size
+            new_scope = groups.scope_pbs[scope].size + record_size
         else:
             old_scope = scope_slot[0]
             new_scope = old_scope + record_size
         if resource_slot is None:
             old_resource = None
-            new_resource = groups.resource_groups[res].size + _framed(new_scope)
+            new_resource = groups.resource_pbs[res].size + _framed(new_scope)
         else:
             old_resource = resource_slot[0]
             new_resource = old_resource + _framed(new_scope)
@@ -385,13 +354,13 @@ class _Chunk:
         self.records += 1
         return True
 
-    def build(self, groups: _Groups) -> WireRequest:
+    def build(self, groups: _Groups[_Group, _Group]) -> WireRequest:
         out: list[bytes] = []
         for res, (resource_size, scopes) in self.tree.items():
-            group = groups.resource_groups[res]
+            group = groups.resource_pbs[res]
             out += (_ITEM, _varint(resource_size), group.head)
             for scope, (scope_size, records) in scopes.items():
-                scope_group = groups.scope_groups[scope]
+                scope_group = groups.scope_pbs[scope]
                 out += (_RL_SCOPE_LOGS, _varint(scope_size), scope_group.head)
                 for record in records:
                     out += (_SL_RECORDS, _varint(len(record)), record)
@@ -413,7 +382,7 @@ def split_wire(batch: Sequence[LogEvent], max_request_bytes: int | None) -> Wire
     Returns:
         The requests and the number of records dropped for being too big on their own.
     """
-    groups = _Groups()
+    groups = _groups()
     requests: list[WireRequest] = []
     dropped = 0
     chunk = _Chunk()
