@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         *_caller_section(caller),
         *_throughput_section(otlp),
     ]
-    PAGE.write_text("\n".join(page), encoding="utf-8")
+    PAGE.write_text("\n".join(page) + "\n", encoding="utf-8")
     print(f"bench: wrote {PAGE.relative_to(HERE.parent)}")
     return 0 if otlp["ok"] else 1
 

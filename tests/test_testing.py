@@ -119,3 +119,20 @@ def test_pytest_plugin_fixtures_are_registered(pytester: pytest.Pytester) -> Non
     )
     result = pytester.runpytest_subprocess("-p", "fapilog", "-q")
     result.assert_outcomes(passed=2)
+
+
+@pytest.mark.e2e
+def test_collector_fixture_receives_what_a_pipeline_ships(fapilog_collector) -> None:
+    from fapilog.exporters.otlp import OTLPExporter
+
+    pipeline = fapilog.Pipeline(
+        exporters=[OTLPExporter(endpoint=fapilog_collector.grpc_endpoint)],
+        service_name="fixture-test",
+    )
+    pipeline.get_logger("app").warning("disk almost full", free_mb=12)
+    assert pipeline.shutdown(timeout=10)
+    assert fapilog_collector.wait_for(1, timeout=10) == 1
+    (record,) = fapilog_collector.records()
+    assert (record.body, record.severity_text) == ("disk almost full", "WARN")
+    assert record.attributes == {"free_mb": 12}
+    assert record.resource_attributes["service.name"] == "fixture-test"

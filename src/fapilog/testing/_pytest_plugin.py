@@ -36,3 +36,19 @@ def fapilog_pipeline() -> Iterator[Any]:
         yield pipeline
     finally:
         pipeline.shutdown(timeout=5)
+
+
+@pytest.fixture
+def fapilog_collector() -> Iterator[Any]:
+    """A real OpenTelemetry collector on 127.0.0.1, printing every record it receives.
+
+    A started :class:`~fapilog.testing.RotelCollector` (the ``rotel-agent`` binary of
+    the ``rotel`` package), stopped after the test. Point an OTLP exporter at
+    ``fapilog_collector.grpc_endpoint`` or ``.http_logs_endpoint`` and read back
+    ``fapilog_collector.records()``. Skips the test when ``rotel`` is not installed.
+    """
+    pytest.importorskip("rotel", reason="the fapilog_collector fixture needs: pip install rotel")
+    from fapilog.testing import RotelCollector
+
+    with RotelCollector() as collector:
+        yield collector
