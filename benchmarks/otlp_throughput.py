@@ -138,6 +138,9 @@ def run_fapilog(cfg: Config, protocol: str) -> dict[str, Any]:
             schedule_delay_ms=cfg.schedule_delay_ms,
             overflow="block",
             block_timeout_ms=int(cfg.timeout * 1000),
+            # Like for like: the SDK does not redact. Redaction's own cost is measured
+            # by benchmarks/redaction_cost.py.
+            redaction=False,
         )
         log = pipeline.get_logger(SCOPE)
 

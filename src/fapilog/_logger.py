@@ -192,6 +192,54 @@ class Logger:
     acritical = _async_method(_severity.FATAL, False)
     aexception = _async_method(_severity.ERROR, True)
 
+    def audit(
+        self, action: str, /, *, actor: Any, target: Any, outcome: Any, **fields: Any
+    ) -> None:
+        """Record an audit event: who (``actor``) did what (``action``) to what, and how it went.
+
+        The event is an INFO record with event name ``"audit"``, body ``action`` and
+        the attributes ``audit.action``, ``audit.actor``, ``audit.target``,
+        ``audit.outcome`` and ``fapilog.audit = True``, plus ``fields``. It is
+        accepted whatever the logger's level (an audit trail must not depend on
+        verbosity) and then travels the normal pipeline: it is enriched and redacted
+        like any event, reaches every exporter, and an
+        :class:`~fapilog.audit.AuditExporter` appends it to a tamper-evident log::
+
+            log.audit("user.delete", actor="admin-7", target="user-42", outcome="success")
+
+        Like :meth:`info`, it never blocks; when the buffer is full the overflow policy
+        applies (use :meth:`aaudit` to wait for space instead).
+
+        Args:
+            action: what was done, e.g. ``"user.delete"``.
+            actor: who did it (user or service id).
+            target: what it was done to.
+            outcome: how it ended, e.g. ``"success"``, ``"denied"``, ``"error"``.
+            **fields: more attributes (``exc_info`` is honoured; ``event_name`` is
+                always ``"audit"``).
+        """
+        pipeline = self._ref.pipeline
+        pipeline._enqueue(self._audit_record(action, actor, target, outcome, fields))
+
+    async def aaudit(
+        self, action: str, /, *, actor: Any, target: Any, outcome: Any, **fields: Any
+    ) -> None:
+        """Awaitable :meth:`audit`: waits for buffer space instead of dropping."""
+        pipeline = self._ref.pipeline
+        await pipeline._aput(self._audit_record(action, actor, target, outcome, fields))
+
+    def _audit_record(
+        self, action: str, actor: Any, target: Any, outcome: Any, fields: dict[str, Any]
+    ) -> tuple[Any, ...]:
+        exc = capture_exception(fields["exc_info"]) if "exc_info" in fields else None
+        fields["event_name"] = "audit"
+        fields["audit.action"] = action
+        fields["audit.actor"] = actor
+        fields["audit.target"] = target
+        fields["audit.outcome"] = outcome
+        fields["fapilog.audit"] = True
+        return (time_ns(), _severity.INFO, action, (), fields, self, _get_context(), exc)
+
     def log(self, level: int | str, msg: Any, /, *args: Any, **kwargs: Any) -> None:
         """Log at ``level`` (a name such as ``"warning"`` or a :mod:`logging` number)."""
         _BY_NUMBER[_level_number(level)](self, msg, *args, **kwargs)

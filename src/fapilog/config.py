@@ -134,13 +134,49 @@ class Settings(BaseSettings):
     shutdown_timeout_ms: int = Field(default=5_000, gt=0)
     """Bound on ``shutdown()`` without an explicit timeout, and on the flush at exit."""
 
+    redaction: bool = True
+    """Redact secrets and personal data on the worker, before user processors and
+    exporters see an event (see ``docs/redaction.md``)."""
+
+    redaction_hmac_key: SecretStr | None = None
+    """Key for rules whose action is ``hash`` (HMAC-SHA256); without one they mask."""
+
+    redaction_allow_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """If set, only these attribute keys pass redaction (``http.*`` = a prefix); others
+    are dropped and noted."""
+
+    redaction_max_scan_bytes: int = Field(default=65_536, gt=0)
+    """Longest string scanned for secrets; the rest is cut (fail closed)."""
+
+    compliance: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Compliance profiles to enforce: ``pci-dss``, ``hipaa``, ``gdpr``, ``sox``, ``soc2``
+    (see ``docs/compliance.md``)."""
+
+    compliance_mode: Literal["flag", "drop"] = "flag"
+    """What a compliance violation does: ``flag`` the event
+    (``fapilog.compliance.violations``) or ``drop`` it (counted as ``filtered``)."""
+
     @field_validator("level")
     @classmethod
     def _check_level(cls, value: str) -> str:
         _severity.parse_level(int(value) if value.isdigit() else value)
         return value
 
-    @field_validator("exporters", "baggage_keys", mode="before")
+    @field_validator("compliance")
+    @classmethod
+    def _check_profiles(cls, value: list[str]) -> list[str]:
+        from fapilog.compliance._profiles import PROFILES
+
+        names = [name.lower() for name in value]
+        unknown = [name for name in names if name not in PROFILES]
+        if unknown:
+            valid = ", ".join(sorted(PROFILES))
+            raise ValueError(f"unknown compliance profile(s) {', '.join(unknown)}; use {valid}")
+        return names
+
+    @field_validator(
+        "exporters", "baggage_keys", "redaction_allow_keys", "compliance", mode="before"
+    )
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -203,4 +239,6 @@ _HINTS = {
     "overflow": "; use block, drop_newest or drop_oldest",
     "console_format": "; use auto, pretty or json",
     "file_rotate_every": "; use seconds (3600) or ISO 8601 (PT1H)",
+    "compliance": "; e.g. FAPILOG_COMPLIANCE=pci-dss,gdpr",
+    "compliance_mode": "; use flag or drop",
 }

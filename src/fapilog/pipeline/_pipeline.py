@@ -51,6 +51,28 @@ def in_worker_thread() -> bool:
     return getattr(_worker_local, "active", False)
 
 
+def _protection_processors(settings: Settings) -> list[Processor]:
+    """The redaction and compliance processors ``settings`` ask for, in order."""
+    from fapilog.compliance import ComplianceProcessor, get_profile
+    from fapilog.redaction import DEFAULT_RULES, RedactionProcessor
+
+    profiles = [get_profile(name) for name in settings.compliance]
+    out: list[Processor] = []
+    if settings.redaction:
+        extra = [rule for profile in profiles for rule in profile.redaction_rules]
+        out.append(
+            RedactionProcessor(
+                (*extra, *DEFAULT_RULES),
+                hmac_key=settings.redaction_hmac_key,
+                allow_keys=settings.redaction_allow_keys or None,
+                max_scan_bytes=settings.redaction_max_scan_bytes,
+            )
+        )
+    if profiles:
+        out.append(ComplianceProcessor(profiles, mode=settings.compliance_mode))
+    return out
+
+
 def default_resource(settings: Settings) -> Resource:
     """The OTel Resource for ``settings``: host/process facts < OTEL env < service_name.
 
@@ -82,7 +104,8 @@ class Pipeline:
         exporters: exporter names (``"console"``, ``"file"``, ``"otlp"``...), fapilog
             exporters, or OTel ``LogRecordExporter`` objects; replaces the exporters
             named in settings.
-        processors: extra processors, run after the built-in enrichers.
+        processors: extra processors, run after the built-in enrichers and after
+            redaction (they only ever see redacted events).
         resource: the OTel Resource; by default detected from host, process and
             ``OTEL_*`` environment.
         **overrides: individual settings, e.g. ``level="debug"``.
@@ -117,6 +140,9 @@ class Pipeline:
         builtin: list[Processor] = [SpanContextProcessor(), BoundContextProcessor()]
         if settings.baggage_keys:
             builtin.append(BaggageProcessor(settings.baggage_keys))
+        # After the enrichers (so bound context and baggage are redacted too), before
+        # user processors (so they, and every exporter, only see redacted data).
+        builtin.extend(_protection_processors(settings))
         self.processors: list[Processor] = [*builtin, *(processors or ())]
         self.exporters: list[Exporter] = resolve_exporters(
             settings.exporters if exporters is None else exporters, settings
