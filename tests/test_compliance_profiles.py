@@ -198,3 +198,21 @@ def test_gdpr_pseudonymises_email_with_the_configured_key() -> None:
     assert attrs["email"].startswith("hmac:")
     assert attrs["first_name"] == MASK
     assert attrs["plan"] == "pro"
+
+
+def test_profiles_requiring_an_audit_trail_warn_when_none_is_configured(
+    tmp_path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from fapilog._diagnostics import reporter
+    from fapilog.audit import AuditExporter
+
+    reporter.reset()
+    Pipeline(exporters=[RecordingExporter()], compliance=["sox"]).shutdown(timeout=5)
+    assert "sox expect a tamper-evident audit trail" in capfd.readouterr().err
+
+    reporter.reset()
+    audit = AuditExporter(tmp_path, key="k" * 32)
+    Pipeline(exporters=[audit], compliance=["sox"]).shutdown(timeout=5)
+    Pipeline(exporters=[RecordingExporter()], compliance=["gdpr"]).shutdown(timeout=5)
+    assert "audit trail" not in capfd.readouterr().err
+    reporter.reset()

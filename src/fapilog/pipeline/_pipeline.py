@@ -73,6 +73,25 @@ def _protection_processors(settings: Settings) -> list[Processor]:
     return out
 
 
+def _check_audit_trail(settings: Settings, exporters: list[Exporter]) -> None:
+    """Warn when an active compliance profile expects an audit trail and none is set up.
+
+    A warning, not an error: the audit exporter may live in another pipeline.
+    """
+    if not settings.compliance:
+        return
+    from fapilog.audit import AuditExporter
+    from fapilog.compliance import get_profile
+
+    needing = [n for n in settings.compliance if get_profile(n).audit_trail_required]
+    if needing and not any(isinstance(e, AuditExporter) for e in exporters):
+        reporter.report(
+            "audit_trail_missing",
+            f"compliance profile(s) {', '.join(needing)} expect a tamper-evident audit "
+            "trail, but this pipeline has no fapilog.audit.AuditExporter",
+        )
+
+
 def default_resource(settings: Settings) -> Resource:
     """The OTel Resource for ``settings``: host/process facts < OTEL env < service_name.
 
@@ -147,6 +166,7 @@ class Pipeline:
         self.exporters: list[Exporter] = resolve_exporters(
             settings.exporters if exporters is None else exporters, settings
         )
+        _check_audit_trail(settings, self.exporters)
         self._batch_options = BatchOptions(
             max_batch_size=settings.max_export_batch_size,
             schedule_delay=settings.schedule_delay_ms / 1000,
