@@ -60,6 +60,13 @@ async def reserve_stock(sku: str, quantity: int) -> None:
 async def charge(order_id: int, amount: float) -> str:
     with tracer.start_as_current_span("payment.charge") as span:
         span.set_attribute("order.id", order_id)
+        # A careless line that would leak a card number and a token: redaction
+        # (on by default) masks them before anything leaves the process.
+        pay_log.debug(
+            "calling provider with Authorization: Bearer sk_live_51HxDemoToken",
+            order_id=order_id,
+            card="4111 1111 1111 1111",
+        )
         await asyncio.sleep(random.uniform(0, 0.002))
         if order_id % 17 == 0:
             raise PaymentDeclinedError(f"card declined for order {order_id}")
@@ -172,16 +179,19 @@ def main(argv: list[str] | None = None) -> int:
             next((r for r in records if r.event_name == "http.server.request"), None),
             next((r for r in records if "exception.type" in r.attributes), None),
             next((r for r in records if r.scope_name == "inventory_client"), None),
+            next((r for r in records if "fapilog.redacted" in r.attributes), None),
         ]
         for record in picks:
             if record is not None:
                 show(record)
+        leaked = "4111 1111 1111 1111" in collector.output or "sk_live_51Hx" in collector.output
         traced = sum(1 for r in records if r.trace_id)
         traces = len({r.trace_id for r in records if r.trace_id})
         print()
         print(f"collector: {received} records received, {traced} with a trace id")
         print(f"           ({traces} distinct traces, one per request)")
         print(f"file:      {file_lines} JSON lines in {log_file.name}")
+        print(f"redaction: card number or token in collector output: {leaked}")
         print(
             f"pipeline:  emitted={stats.emitted} exported={stats.exported} "
             f"dropped={dict(stats.dropped)} in_flight={stats.in_flight}"
@@ -197,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             and stats.exported == stats.emitted
             and received == stats.emitted
             and file_lines == stats.emitted
+            and not leaked
         )
     print()
     print("demo: collector stopped;", "every event was delivered" if healthy else "EVENTS LOST")

@@ -41,6 +41,9 @@ def test_demo_delivers_everything_and_leaves_no_process() -> None:
     for shown in ("'request handled'", "'payment failed'", "scope                inventory_client"):
         assert shown in out
     assert re.search(r"trace_id\s+[0-9a-f]{32}", out)
+    assert "fapilog.redacted" in out
+    assert "4111 1111 1111 1111" not in out and "sk_live_51Hx" not in out
+    assert "card number or token in collector output: False" in out
     pid = int(re.search(r"collector \(pid (\d+)\)", out).group(1))
     deadline = time.monotonic() + 5
     while alive(pid) and time.monotonic() < deadline:
