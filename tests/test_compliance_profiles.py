@@ -216,3 +216,26 @@ def test_profiles_requiring_an_audit_trail_warn_when_none_is_configured(
     Pipeline(exporters=[RecordingExporter()], compliance=["gdpr"]).shutdown(timeout=5)
     assert "audit trail" not in capfd.readouterr().err
     reporter.reset()
+
+
+def test_stats_report_redaction_and_compliance_counters() -> None:
+    exporter = RecordingExporter()
+    pipeline = Pipeline(exporters=[exporter], compliance=["sox"], schedule_delay_ms=5)
+    log = pipeline.get_logger("app")
+    log.info("charged", card="4111 1111 1111 1111", order_id=7)
+    log.info("plain", order_id=8)
+    assert pipeline.flush(timeout=5)
+    stats = pipeline.stats()
+    assert stats.protection["redaction.events"] == 1
+    assert stats.protection["redaction.rule.credit_card"] == 1
+    assert stats.protection["redaction.failures"] == 0
+    assert stats.protection["compliance.dropped"] == 0
+    assert stats.exported == 2  # redacted events are still delivered
+    assert stats.as_dict()["protection"]["redaction.events"] == 1
+    pipeline.shutdown(timeout=5)
+
+
+def test_stats_without_protection_processors_have_no_counters() -> None:
+    pipeline = Pipeline(exporters=[RecordingExporter()], redaction=False)
+    assert dict(pipeline.stats().protection) == {}
+    pipeline.shutdown(timeout=5)

@@ -59,6 +59,12 @@ class ComplianceProcessor(Processor):
         )
         self._key_cache: dict[str, tuple[str, ...]] = {}
 
+    def counts(self) -> dict[str, int]:
+        """Counters for :attr:`fapilog.PipelineStats.protection` (prefixed ``compliance.``)."""
+        out = {f"compliance.{v}": n for v, n in dict(self.violations).items()}
+        out["compliance.dropped"] = self.dropped
+        return out
+
     @property
     def audit_trail_required(self) -> bool:
         """True if any active profile expects an audit trail."""

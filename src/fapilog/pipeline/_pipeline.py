@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import dataclasses
 import itertools
 import os
 import platform
 import socket
 import threading
 import time
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.resources import Resource
@@ -653,7 +655,15 @@ class Pipeline:
 
     def stats(self) -> PipelineStats:
         """A consistent snapshot of the accounting (see :class:`PipelineStats`)."""
-        return self._acct.snapshot()
+        snapshot = self._acct.snapshot()
+        protection: dict[str, int] = {}
+        for processor in self.processors:
+            counts = getattr(processor, "counts", None)
+            if counts is not None and processor.__class__.__module__.startswith("fapilog."):
+                protection.update(counts())
+        if not protection:
+            return snapshot
+        return dataclasses.replace(snapshot, protection=MappingProxyType(protection))
 
     def add_shutdown_hook(self, undo: Callable[[], None]) -> None:
         """Register a callable that restores global state when the pipeline shuts down."""

@@ -55,6 +55,11 @@ class PipelineStats:
     queued: int
     """Of ``in_flight``: events still in the caller-side ring buffer."""
     exporters: Mapping[str, ExporterStats] = field(default_factory=dict)
+    protection: Mapping[str, int] = field(default_factory=dict)
+    """Redaction and compliance counters: ``redaction.events``, ``redaction.failures``
+    (values dropped, failing closed), ``redaction.truncated``, ``redaction.rule.<name>``,
+    ``compliance.<profile>:<rule>`` and ``compliance.dropped``. Not part of the
+    accounting identity: a redacted event is still exported."""
 
     @property
     def dropped_total(self) -> int:
@@ -70,6 +75,7 @@ class PipelineStats:
             "dropped_total": self.dropped_total,
             "in_flight": self.in_flight,
             "queued": self.queued,
+            "protection": dict(self.protection),
             "exporters": {
                 name: {
                     "received": s.received,

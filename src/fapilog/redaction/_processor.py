@@ -119,6 +119,17 @@ class RedactionProcessor(Processor):
         out = self._value(value, set() if fired is None else fired, 0)
         return None if out is _DROP else out
 
+    def counts(self) -> dict[str, int]:
+        """Counters for :attr:`fapilog.PipelineStats.protection` (names prefixed ``redaction.``)."""
+        out = {
+            "redaction.events": self.events_redacted,
+            "redaction.failures": self.failures,
+            "redaction.truncated": self.truncated,
+        }
+        for rule, n in dict(self.fired).items():  # dict() copies in one step
+            out[f"redaction.rule.{rule}"] = n
+        return out
+
     # -- Processor -------------------------------------------------------------------
 
     def on_emit(self, event: LogEvent) -> None:
