@@ -66,5 +66,5 @@ def test_the_docs_example_runs(tmp_path: Path) -> None:
         [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path
     )
     assert out.returncode == 0, out.stderr
-    assert "OK: 1 records in 1 segments" in out.stdout
+    assert "OK: 1 record in 1 segment" in out.stdout
     assert "a-long-random-secret" not in out.stdout + out.stderr

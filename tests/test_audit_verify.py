@@ -303,7 +303,7 @@ def test_cli_verifies_ed25519_logs_with_a_public_key_file(tmp_path: Path) -> Non
     write_log(directory, 3, key=None, signing="ed25519", private_key=private)
     out = _cli(str(directory), "--public-key", str(pem))
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.startswith("OK: 3 records in 1 segments")
+    assert out.stdout.startswith("OK: 3 records in 1 segment")
 
 
 @pytest.mark.parametrize("seed", range(3))

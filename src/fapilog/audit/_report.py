@@ -57,7 +57,9 @@ class VerifyReport:
     def summary(self) -> str:
         """``OK: N records in M segments`` or a line per problem, for people."""
         if self.ok:
-            return f"OK: {self.records} records in {self.segments} segments"
+            records = f"{self.records} record{'' if self.records == 1 else 's'}"
+            segments = f"{self.segments} segment{'' if self.segments == 1 else 's'}"
+            return f"OK: {records} in {segments}"
         lines = [f"FAILED: {len(self.problems)} problem(s)"]
         lines += [f"  {p.kind}: {p.message}" for p in self.problems]
         return "\n".join(lines)
