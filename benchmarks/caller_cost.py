@@ -21,24 +21,12 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
+from _shared import NullExporter
+
 import fapilog
-from fapilog import Exporter, ExportResult, LogEvent
-
-
-class NullExporter(Exporter):
-    """Counts what it receives, delivers nowhere (isolates the caller path)."""
-
-    name = "null"
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def export(self, batch: Sequence[LogEvent]) -> ExportResult:
-        self.count += len(batch)
-        return ExportResult.success()
 
 
 def _measure(fn: Callable[[], None], calls: int, after: Callable[[], None]) -> tuple[float, float]:

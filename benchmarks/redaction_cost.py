@@ -20,24 +20,12 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Sequence
 from typing import Any
 
-from fapilog import Exporter, ExportResult, LogEvent, Pipeline
+from _shared import NullExporter
+
+from fapilog import LogEvent, Pipeline
 from fapilog.redaction import RedactionProcessor
-
-
-class NullExporter(Exporter):
-    """Counts what it receives, delivers nowhere."""
-
-    name = "null"
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def export(self, batch: Sequence[LogEvent]) -> ExportResult:
-        self.count += len(batch)
-        return ExportResult.success()
 
 
 def _round(pipeline: Pipeline, exporter: NullExporter, events: int) -> float:
