@@ -186,15 +186,7 @@ class SegmentWriter:
         }
         line = canonical(header) + b"\n"
         path = self.directory / segment_name(index)
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _CLOEXEC, 0o600)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-        _fsync_dir(self.directory)
+        _write_atomic(path, line)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | _CLOEXEC)
         self._index = index
         self._records = 0
