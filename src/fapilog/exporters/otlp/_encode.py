@@ -261,13 +261,9 @@ class _Groups(Generic[_R, _S]):
         return index
 
 
-def _varint_len(value: int) -> int:
-    return (value.bit_length() + 6) // 7 or 1  # value >= 0; 0 takes one byte
-
-
 def _framed(size: int) -> int:
     """Bytes a sub-message of ``size`` takes inside its parent (tag < 16, so 1 byte)."""
-    return 1 + _varint_len(size) + size
+    return 1 + ((size.bit_length() + 6) // 7 or 1) + size  # tag, varint length (>= 1 byte), body
 
 
 class _ScopeSlot:

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fapilog.exporters.otlp._encode import _Groups, _resource_logs, _scope_logs
+from fapilog.exporters.otlp._encode import _framed, _Groups, _resource_logs, _scope_logs
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -261,11 +261,6 @@ def _groups() -> _Groups[_Group, _Group]:
         lambda resource: _Group(*_split_tail(_resource_logs(resource))),
         lambda scope: _Group(*_split_tail(_scope_logs(scope))),
     )
-
-
-def _framed(size: int) -> int:
-    """Bytes a sub-message of ``size`` takes inside its parent (one-byte tag)."""
-    return 1 + (size.bit_length() + 6) // 7 + (size == 0) + size
 
 
 @dataclass(frozen=True, slots=True)
