@@ -20,9 +20,9 @@ import fapilog
 from fapilog._event import LogEvent
 from fapilog.config import ConfigError
 from fapilog.exporters import ExportStatus
+from fapilog.exporters._http_util import parse_retry_after
 from fapilog.exporters.otlp import OTLPExporterOptions, OTLPHttpExporter
 from fapilog.exporters.otlp._encode import encode
-from fapilog.exporters.otlp._http import parse_retry_after
 
 TOKEN = "http-s3cr3t-t0ken-0123456789"
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ssl
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -16,11 +14,12 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from fapilog._version import __version__
 from fapilog.config import ConfigError
 from fapilog.exporters._base import ExportResult
+from fapilog.exporters._http_util import parse_retry_after
 from fapilog.exporters.otlp._config import OTLPExporterOptions
 from fapilog.exporters.otlp._exporter import Accepted, OTLPExporterBase
 from fapilog.exporters.otlp._status import decode_status
 
-__all__ = ["OTLPHttpExporter", "parse_retry_after"]
+__all__ = ["OTLPHttpExporter"]
 
 #: Statuses the OTLP specification lists as retryable.
 _RETRYABLE = frozenset({429, 502, 503, 504})
@@ -149,30 +148,3 @@ class OTLPHttpExporter(OTLPExporterBase):
             self._orphans.append(self._client)
         self._client = self._loop = None
         self._progress = None
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait according to a ``Retry-After`` header.
-
-    Args:
-        value: the header: delta-seconds (``"120"``) or an HTTP-date
-            (``"Wed, 21 Oct 2015 07:28:00 GMT"``).
-        now: the current time, for tests (default: the system clock).
-
-    Returns:
-        The delay in seconds (0 for a date in the past), or ``None`` when the header
-        is absent or malformed.
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # "-0000" dates parse as naive; HTTP dates are UTC
-        when = when.replace(tzinfo=UTC)
-    now = datetime.now(UTC) if now is None else now
-    return max(0.0, (when - now).total_seconds())
