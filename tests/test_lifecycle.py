@@ -1,4 +1,4 @@
-"""Process lifecycle: zero-config default, flush at interpreter exit."""
+"""Process lifecycle: zero-config default, flush at interpreter exit and on SIGTERM."""
 
 from __future__ import annotations
 
@@ -64,6 +64,66 @@ def test_exit_flush_still_works_when_the_app_exits_via_sys_exit(tmp_path: Path) 
     )
     assert proc.returncode == 3, proc.stderr
     assert json.loads(out.read_text())["body"] == "last words"
+
+
+def test_sigterm_with_the_default_disposition_flushes_then_dies_of_sigterm(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM would kill the process without exit hooks; the buffered event still lands."""
+    out = tmp_path / "app.jsonl"
+    proc = _run(
+        f"""
+        import os, signal, time, fapilog
+        fapilog.configure(exporters=["file"], file_path={str(out)!r}, schedule_delay_ms=60000)
+        fapilog.get_logger("x").warning("terminated")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+        print("not reached")
+        """
+    )
+    assert proc.returncode == -15, proc.stderr
+    assert "not reached" not in proc.stdout
+    assert json.loads(out.read_text())["body"] == "terminated"
+
+
+def test_sigterm_handler_of_the_application_is_left_alone(tmp_path: Path) -> None:
+    """An application that handles SIGTERM itself keeps its handler."""
+    out = tmp_path / "app.jsonl"
+    proc = _run(
+        f"""
+        import os, signal, sys, fapilog
+        signal.signal(signal.SIGTERM, lambda *_: print("app handler"))
+        fapilog.configure(exporters=["file"], file_path={str(out)!r}, schedule_delay_ms=60000)
+        fapilog.get_logger("x").info("still running")
+        os.kill(os.getpid(), signal.SIGTERM)
+        print("alive")
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["app", "handler", "alive"]
+    assert json.loads(out.read_text())["body"] == "still running"  # via the exit flush
+
+
+def test_server_that_restores_and_reraises_sigterm_gets_the_flush(tmp_path: Path) -> None:
+    """uvicorn's pattern: own handler during serving, then restore and re-raise."""
+    out = tmp_path / "app.jsonl"
+    proc = _run(
+        f"""
+        import os, signal, fapilog
+        fapilog.configure(exporters=["file"], file_path={str(out)!r}, schedule_delay_ms=60000)
+        log = fapilog.get_logger("server")
+        caught = []
+        original = signal.signal(signal.SIGTERM, lambda sig, _: caught.append(sig))
+        os.kill(os.getpid(), signal.SIGTERM)  # "serving": the server notes the signal
+        log.info("graceful shutdown complete")
+        signal.signal(signal.SIGTERM, original)
+        signal.raise_signal(caught[0])
+        print("not reached")
+        """
+    )
+    assert proc.returncode == -15, proc.stderr
+    assert "not reached" not in proc.stdout
+    assert json.loads(out.read_text())["body"] == "graceful shutdown complete"
 
 
 def test_zero_config_writes_json_lines_to_stderr_when_not_a_tty() -> None:

@@ -1,9 +1,10 @@
-"""Process-level hooks: flush at interpreter exit, re-initialise after fork."""
+"""Process-level hooks: flush at interpreter exit and on SIGTERM, re-initialise after fork."""
 
 from __future__ import annotations
 
 import atexit
 import os
+import signal
 import threading
 import weakref
 from typing import TYPE_CHECKING
@@ -15,7 +16,11 @@ __all__ = ["live_pipelines", "register", "unregister"]
 
 _live: weakref.WeakSet[Pipeline] = weakref.WeakSet()
 _installed = False
+_sigterm_installed = False
 _install_lock = threading.Lock()
+
+#: Bound on the SIGTERM flush: supervisors usually allow 10-30 s before SIGKILL.
+SIGTERM_FLUSH_TIMEOUT = 5.0
 
 
 def live_pipelines() -> list[Pipeline]:
@@ -26,6 +31,7 @@ def live_pipelines() -> list[Pipeline]:
 def register(pipeline: Pipeline) -> None:
     """Track ``pipeline`` for the exit flush and fork handling."""
     _install()
+    _install_sigterm()
     _live.add(pipeline)
 
 
@@ -39,6 +45,43 @@ def _at_exit() -> None:
         try:
             pipeline.shutdown()
         except Exception:  # never let logging break interpreter exit
+            pass
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """Flush every live pipeline, then die of SIGTERM as if we had never been here."""
+    deadline = SIGTERM_FLUSH_TIMEOUT
+    for pipeline in reversed(live_pipelines()):
+        try:
+            pipeline.shutdown(timeout=deadline)
+        except Exception:  # never let logging change how the process ends
+            pass
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _install_sigterm() -> None:
+    """Flush on SIGTERM, but only where SIGTERM would otherwise kill us outright.
+
+    With the default disposition a SIGTERM ends the process without running exit
+    hooks, so buffered events would be lost. A handler the application (or its
+    server) installed is never replaced; servers that restore the previous handler
+    and re-raise the signal after their graceful shutdown (uvicorn does) end up
+    calling ours. Only the main thread may install handlers; registering a pipeline
+    from another thread leaves the disposition alone until one is registered from
+    the main thread.
+    """
+    global _sigterm_installed
+    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+        return
+    with _install_lock:
+        if _sigterm_installed:
+            return
+        _sigterm_installed = True
+        try:
+            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                signal.signal(signal.SIGTERM, _on_sigterm)
+        except (ValueError, OSError):  # no signals here (e.g. an embedded interpreter)
             pass
 
 
