@@ -82,8 +82,10 @@ class Settings(BaseSettings):
     """``service.name`` of the resource (else ``OTEL_SERVICE_NAME``, else OTel's default)."""
 
     exporters: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["console"])
-    """Exporter names, comma separated in env: ``console``, ``file``, ``otlp``, ``memory``,
-    ``none``, or a name registered under the ``fapilog.exporters`` entry-point group."""
+    """Exporter names, comma separated in env: ``console``, ``file``, ``otlp`` (also as the
+    SDK's ``otlp_proto_grpc``/``otlp_proto_http``), ``memory``, ``none``, or a name
+    registered under the ``fapilog.exporters`` or ``opentelemetry_logs_exporter``
+    entry-point group (looked up in that order)."""
 
     console_format: Literal["auto", "pretty", "json"] = "auto"
     """``auto``: pretty (coloured) on a TTY, JSON lines otherwise."""

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "OTEL_ENTRY_POINT_GROUP",
     "as_exporter",
     "exporter_by_name",
     "exporters_from_settings",
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "fapilog.exporters"
+#: Consulted after fapilog's own names: OTel SDK log exporters, adapted.
+OTEL_ENTRY_POINT_GROUP = "opentelemetry_logs_exporter"
 
 
 def _console(settings: Settings) -> Exporter:
@@ -55,7 +58,7 @@ def _memory(settings: Settings) -> Exporter:
     return InMemoryExporter()
 
 
-def _otlp(settings: Settings) -> Exporter:
+def _otlp(settings: Settings, **options: Any) -> Exporter:
     try:
         from fapilog.exporters.otlp import OTLPExporter
     except ImportError as exc:  # the optional extra is missing
@@ -63,11 +66,28 @@ def _otlp(settings: Settings) -> Exporter:
             f"the 'otlp' exporter needs the otlp extra ({exc.name} is missing): "
             "pip install 'fapilog[otlp]'"
         ) from None
-    exporter: Exporter = OTLPExporter()
+    exporter: Exporter = OTLPExporter(**options)
     return exporter
 
 
-_BUILTIN = {"console": _console, "file": _file, "memory": _memory, "otlp": _otlp}
+def _otlp_grpc(settings: Settings) -> Exporter:
+    return _otlp(settings, protocol="grpc")
+
+
+def _otlp_http(settings: Settings) -> Exporter:
+    return _otlp(settings, protocol="http/protobuf")
+
+
+_BUILTIN = {
+    "console": _console,
+    "file": _file,
+    "memory": _memory,
+    "otlp": _otlp,
+    # The OTel SDK's names for its OTLP exporters, so OTEL_LOGS_EXPORTER values
+    # written for the SDK select fapilog's own OTLP exporter with that protocol.
+    "otlp_proto_grpc": _otlp_grpc,
+    "otlp_proto_http": _otlp_http,
+}
 
 
 def exporters_from_settings(settings: Settings) -> list[Exporter]:
@@ -98,7 +118,12 @@ def resolve_exporters(items: Iterable[Any], settings: Settings) -> list[Exporter
 
 
 def exporter_by_name(name: str, settings: Settings) -> Exporter:
-    """Build the exporter registered as ``name`` (built in, or an entry point).
+    """Build the exporter registered as ``name``.
+
+    Looked up in order: fapilog's built-in names, the ``fapilog.exporters`` entry
+    points, then the OTel SDK's ``opentelemetry_logs_exporter`` entry points (built
+    without arguments, as the SDK does, and adapted; one that wraps a fapilog
+    exporter is unwrapped).
 
     Raises:
         ConfigError: no exporter has that name.
@@ -109,8 +134,12 @@ def exporter_by_name(name: str, settings: Settings) -> Exporter:
         return factory(settings)
     registered = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     entry = registered.get(name)
+    if entry is not None:
+        return as_exporter(entry.load()())
+    otel = {ep.name: ep for ep in entry_points(group=OTEL_ENTRY_POINT_GROUP)}
+    entry = otel.get(name)
     if entry is None:
-        known = sorted({*_BUILTIN, "none", *registered})
+        known = sorted({*_BUILTIN, "none", *registered, *otel})
         raise ConfigError(
             f"unknown exporter {name!r} (from FAPILOG_EXPORTERS, OTEL_LOGS_EXPORTER or "
             f"exporters=); use one of: {', '.join(known)}"
@@ -128,9 +157,12 @@ def as_exporter(obj: Any) -> Exporter:
 
     from fapilog.exporters._base import Exporter
     from fapilog.exporters._otel import OTelExporter
+    from fapilog.otel._exporter import FapilogLogRecordExporter
 
     if isinstance(obj, Exporter):
         return obj
+    if isinstance(obj, FapilogLogRecordExporter):
+        return obj.exporter  # its private loop starts on first use: nothing to stop
     if isinstance(obj, LogRecordExporter):
         return OTelExporter(obj)
     raise TypeError(

@@ -1,0 +1,234 @@
+"""The ``opentelemetry_configurator`` entry point: OTel SDK traces/metrics + fapilog logs.
+
+Traces and metrics are set up exactly as the SDK's own configurator does (same
+helpers, same environment variables). Logs go through a fapilog pipeline instead
+of an SDK ``LoggerProvider``: one pipeline, made the default one, receives
+``fapilog.get_logger()`` calls, stdlib :mod:`logging` records and OTel Logs API
+records, each exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.sdk import _configuration as sdk_config
+from opentelemetry.sdk.environment_variables import OTEL_CONFIG_FILE
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.semconv.resource import ResourceAttributes
+
+from fapilog._diagnostics import reporter
+from fapilog.otel._provider import DedupFapilogHandler, FapilogLoggerProvider
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from opentelemetry.sdk._logs import LogRecordProcessor
+
+    from fapilog.config import Settings
+    from fapilog.pipeline._pipeline import Pipeline
+
+__all__ = ["FapilogConfigurator"]
+
+
+class FapilogConfigurator(sdk_config._OTelSDKConfigurator):
+    """Configures the OTel SDK for traces and metrics, and fapilog for logs.
+
+    Selected by ``opentelemetry-instrument`` through the ``opentelemetry_configurator``
+    entry point ``fapilog`` (or ``OTEL_PYTHON_CONFIGURATOR=fapilog``). Logs:
+
+    * resource: ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES`` and the
+      ``OTEL_EXPERIMENTAL_RESOURCE_DETECTORS`` detectors (shared with traces and
+      metrics), over fapilog's host/process facts;
+    * processors: fapilog's (trace context, redaction, compliance per ``FAPILOG_*``),
+      then any OTel ``log_record_processors`` passed by a distro;
+    * exporters: the names in ``FAPILOG_EXPORTERS`` or ``OTEL_LOGS_EXPORTER``,
+      resolved through fapilog's registry (``otlp``, ``console``, ``file``, entry
+      points of ``fapilog.exporters`` and ``opentelemetry_logs_exporter``);
+    * stdlib logging captured from the root logger at the pipeline's level;
+    * a global OTel ``LoggerProvider`` writing into the same pipeline.
+
+    The keyword arguments are those of the SDK configurator
+    (``opentelemetry.sdk._configuration._initialize_components``). For logs,
+    ``log_exporter_names`` and ``log_record_processors`` are honoured,
+    ``setup_logging_handler=False`` turns stdlib capture off, and the SDK-only
+    ``export_log_record_processor`` and ``logger_configurator`` do not apply.
+    """
+
+    def _configure(self, **kwargs: Any) -> None:
+        if os.environ.get(OTEL_CONFIG_FILE):
+            reporter.report(
+                "otel_config_file",
+                f"{OTEL_CONFIG_FILE} is set: the SDK's declarative configuration is used "
+                "as is, and fapilog's logs pipeline is not installed",
+            )
+            super()._configure(**kwargs)  # type: ignore[no-untyped-call]  # SDK is untyped here
+            return
+        _initialize(**kwargs)
+
+
+def _initialize(
+    auto_instrumentation_version: str | None = None,
+    trace_exporter_names: list[str] | None = None,
+    metric_exporter_names: list[str] | None = None,
+    log_exporter_names: list[str] | None = None,
+    sampler: Any = None,
+    resource_attributes: dict[str, Any] | None = None,
+    id_generator: Any = None,
+    setup_logging_handler: bool | None = None,
+    exporter_args_map: Any = None,
+    span_processors: Any = None,
+    export_span_processor: Any = None,
+    log_record_processors: Sequence[LogRecordProcessor] | None = None,
+    export_log_record_processor: Any = None,
+    tracer_configurator: Any = None,
+    meter_configurator: Any = None,
+    logger_configurator: Any = None,
+    **unknown: Any,
+) -> None:
+    """``_initialize_components`` of the SDK, with fapilog in place of its logs part."""
+    if unknown:  # a newer SDK's argument: say so rather than fail the whole start-up
+        reporter.report(
+            "otel_configure_kwargs",
+            f"FapilogConfigurator ignores unknown argument(s): {', '.join(sorted(unknown))}",
+        )
+    attributes = dict(resource_attributes or {})
+    if auto_instrumentation_version:
+        attributes[ResourceAttributes.TELEMETRY_AUTO_VERSION] = auto_instrumentation_version
+    resource = Resource.create(attributes)
+
+    pre_init = sdk_config._import_opamp("pre_sdk_init_function")
+    if pre_init is not None:
+        pre_init(resource)
+
+    span_exporters, metric_exporters, _ = sdk_config._import_exporters(
+        (trace_exporter_names or []) + sdk_config._get_exporter_names("traces"),
+        (metric_exporter_names or []) + sdk_config._get_exporter_names("metrics"),
+        [],
+    )
+    if sampler is None:
+        sampler = sdk_config._import_sampler(sdk_config._get_sampler())
+    if id_generator is None:
+        id_generator = sdk_config._import_id_generator(sdk_config._get_id_generator())
+    if tracer_configurator is None:
+        tracer_configurator = sdk_config._import_tracer_configurator(
+            sdk_config._get_tracer_configurator()
+        )
+    if meter_configurator is None:
+        meter_configurator = sdk_config._import_meter_configurator(
+            sdk_config._get_meter_configurator()
+        )
+    sdk_config._init_tracing(
+        exporters=span_exporters,
+        id_generator=id_generator,
+        sampler=sampler,
+        resource=resource,
+        exporter_args_map=exporter_args_map,
+        span_processors=span_processors,
+        export_span_processor=export_span_processor,
+        tracer_configurator=tracer_configurator,
+    )
+    sdk_config._init_metrics(
+        exporters_or_readers=metric_exporters,
+        resource=resource,
+        exporter_args_map=exporter_args_map,
+        meter_configurator=meter_configurator,
+    )
+    init_logs(
+        resource,
+        exporter_names=log_exporter_names or [],
+        otel_processors=log_record_processors or [],
+        capture_stdlib=setup_logging_handler is not False,
+    )
+
+    post_init = sdk_config._import_opamp("post_sdk_init_function")
+    if post_init is not None:
+        post_init(resource)
+
+
+def init_logs(
+    resource: Resource,
+    *,
+    exporter_names: Sequence[str] = (),
+    otel_processors: Sequence[LogRecordProcessor] = (),
+    capture_stdlib: bool = True,
+) -> Pipeline:
+    """Install fapilog as the process's logs pipeline (the configurator's logs part).
+
+    Args:
+        resource: the SDK resource shared with traces and metrics.
+        exporter_names: exporter names to use before those of the settings.
+        otel_processors: OTel ``LogRecordProcessor``\\ s to run after fapilog's own.
+        capture_stdlib: install the stdlib bridge on the root logger.
+
+    Returns:
+        The new default pipeline.
+
+    Raises:
+        ConfigError: a setting or an exporter name is invalid.
+    """
+    import fapilog
+    from fapilog.config import Settings
+    from fapilog.pipeline._pipeline import default_resource
+    from fapilog.processors._otel import OTelProcessor
+
+    settings = Settings.load()
+    names = list(dict.fromkeys([*exporter_names, *settings.exporters]))
+    pipeline = fapilog.configure(
+        settings,
+        exporters=names,
+        processors=[OTelProcessor(p) for p in otel_processors],
+        resource=_logs_resource(settings, resource, default_resource(settings)),
+    )
+    if capture_stdlib:
+        _capture_root(pipeline, settings)
+    set_logger_provider(FapilogLoggerProvider())
+    return pipeline
+
+
+def _logs_resource(settings: Settings, sdk: Resource, facts: Resource) -> Resource:
+    """Host/process facts < the SDK resource (env, detectors) < FAPILOG_SERVICE_NAME."""
+    resource = facts.merge(sdk)
+    if settings.service_name and resource.attributes.get("service.name") != settings.service_name:
+        resource = resource.merge(Resource({"service.name": settings.service_name}))
+    return resource
+
+
+def _stdlib_level(severity: int) -> int:
+    """The :mod:`logging` level at which records reach ``severity`` in fapilog."""
+    if severity <= 4:
+        return 1  # TRACE: everything a custom low level may emit
+    return (min((severity - 1) // 4, 5)) * 10
+
+
+def _capture_root(pipeline: Pipeline, settings: Settings) -> None:
+    """Route root-logger records into the default pipeline; undone when it shuts down."""
+    root = logging.getLogger()
+    level = _stdlib_level(settings.level_number)
+    handler = DedupFapilogHandler(level)
+    old_level = root.level
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > level:
+        root.setLevel(level)
+    _undo_at_shutdown(pipeline, root, handler, old_level)
+
+
+def _undo_at_shutdown(
+    pipeline: Pipeline, root: logging.Logger, handler: logging.Handler, old_level: int
+) -> None:
+    def undo() -> None:
+        from fapilog._api import _DEFAULT
+        from fapilog.pipeline._pipeline import Pipeline
+
+        successor = _DEFAULT.pipeline
+        if isinstance(successor, Pipeline) and successor is not pipeline:
+            # fapilog.configure() replaced the pipeline: the bridge (which writes to
+            # whatever is the default) stays, and goes with the new pipeline instead.
+            _undo_at_shutdown(successor, root, handler, old_level)
+            return
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+    pipeline.add_shutdown_hook(undo)
