@@ -44,6 +44,16 @@ def test_records_become_events_with_extra_and_code_attributes(bridged) -> None:
     assert isinstance(event.attributes["code.line.number"], int)
 
 
+def test_uvicorns_ansi_colour_copy_of_the_message_is_not_an_attribute(bridged) -> None:
+    """uvicorn passes extra={"color_message": ...}: terminal markup, not data."""
+    pipeline, exporter, logger = bridged
+    logger.info("Started server process [%d]", 7, extra={"color_message": "\x1b[36m%d\x1b[0m"})
+    assert pipeline.flush(5)
+    (event,) = exporter.events
+    assert event.body == "Started server process [7]"
+    assert "color_message" not in event.attributes
+
+
 def test_exc_info_becomes_exception_attributes(bridged) -> None:
     """logger.exception() yields exception.type/message/stacktrace."""
     pipeline, exporter, logger = bridged

@@ -15,9 +15,11 @@ if TYPE_CHECKING:
 
 __all__ = ["FapilogHandler", "StdlibCapture", "capture_stdlib"]
 
-# Attributes every LogRecord has; anything else came from ``extra=``.
+# Attributes every LogRecord has; anything else came from ``extra=``. uvicorn adds
+# ``color_message``, an ANSI-coloured copy of the message for its terminal formatter.
 _RESERVED = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime", "taskName"}
+    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()
+    | {"message", "asctime", "taskName", "color_message"}
 )
 _TEXT = {
     logging.DEBUG: "DEBUG",
