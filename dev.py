@@ -6,6 +6,7 @@ Usage::
     python3 dev.py demo     # run the demo service through the whole pipeline
     python3 dev.py test     # lint, type-check and run the test suite
     python3 dev.py bench    # run the benchmark suite (writes docs/performance.md)
+    python3 dev.py cross-service  # two FastAPI services, one trace, into a real collector
     python3 dev.py sync     # just create/refresh the environment
 
 It needs nothing but Python 3.11+ and git: on first use it creates ``.tools/`` (a
@@ -80,6 +81,9 @@ def main(argv: list[str]) -> int:
             if rc:
                 return rc
         return _run("pytest", *rest)
+    if task == "cross-service":
+        sync()
+        return _run("python", "examples/cross_service/run.py", *rest)
     if task == "bench":
         sync()
         return _run("python", "benchmarks/run.py", *rest)
