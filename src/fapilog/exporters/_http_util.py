@@ -1,11 +1,22 @@
-"""HTTP helpers shared by the HTTP-based exporters (OTLP/HTTP, Splunk HEC, Elasticsearch)."""
+"""Helpers shared by the network exporters: ``Retry-After`` and secret-free reasons."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
-__all__ = ["parse_retry_after"]
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["REASON_LIMIT", "parse_retry_after", "safe_reason", "secret_words"]
+
+REASON_LIMIT = 300
+"""Longest reason (in characters) an exporter puts into results and diagnostics."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_SECRET_WORD = 8  # shorter words of a secret (e.g. "Bearer") are not masked on their own
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -33,3 +44,38 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         when = when.replace(tzinfo=UTC)
     now = datetime.now(UTC) if now is None else now
     return max(0.0, (when - now).total_seconds())
+
+
+def secret_words(secret: str, separators: str = r"\s") -> list[str]:
+    """``secret`` and its long words: a server may echo just the token of ``Bearer <token>``.
+
+    Args:
+        secret: a header value, password or key.
+        separators: a regex character class body splitting ``secret`` into words.
+
+    Returns:
+        The values to mask, the whole secret first.
+    """
+    return [secret, *(w for w in re.split(f"[{separators}]", secret) if len(w) >= _SECRET_WORD)]
+
+
+def safe_reason(text: str, secrets: Iterable[str] = ()) -> str:
+    """Make ``text`` (e.g. a server's error message) safe for results and diagnostics.
+
+    Masks every secret (longest first, so a secret containing another is masked
+    whole), flattens control characters to spaces and caps the length at
+    :data:`REASON_LIMIT` characters.
+
+    Args:
+        text: any text that may echo request data.
+        secrets: values that must not appear (tokens, passwords, header values).
+
+    Returns:
+        The sanitised text.
+    """
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = _CONTROL.sub(" ", text).strip()
+    if len(text) > REASON_LIMIT:
+        text = text[: REASON_LIMIT - 3] + "..."
+    return text

@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from fapilog.exporters import Exporter, ExportResult
+from fapilog.exporters._progress import BatchProgress
 from fapilog_exporter_siem._encode import MessageEncoder, frame
 from fapilog_exporter_siem._options import SyslogOptions
 from fapilog_exporter_siem._transport import (
@@ -76,21 +77,15 @@ class _Counters:
             return SyslogStats(**self._values)
 
 
-class _Encoded:
+class _Encoded(BatchProgress):
     """The messages of one batch, kept so a retry of the same batch re-encodes nothing."""
 
-    __slots__ = ("batch", "messages", "rejected")
+    __slots__ = ("messages", "rejected")
 
     def __init__(self, batch: Sequence[LogEvent], messages: list[bytes], rejected: int) -> None:
-        # A shallow copy keeps the events alive, so comparing identities is sound.
-        self.batch = list(batch)
+        super().__init__(batch)
         self.messages = messages
         self.rejected = rejected
-
-    def is_for(self, batch: Sequence[LogEvent]) -> bool:
-        return len(batch) == len(self.batch) and all(
-            a is b for a, b in zip(batch, self.batch, strict=True)
-        )
 
 
 class SyslogExporter(Exporter):

@@ -17,6 +17,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fapilog.config import ConfigError
+from fapilog.exporters._http_util import safe_reason
 
 __all__ = ["DEFAULT_ENTERPRISE_NUMBER", "ENV_PREFIX", "FACILITIES", "SyslogOptions"]
 
@@ -48,7 +49,6 @@ _PRINTUSASCII = re.compile(r"[\x21-\x7e]+")
 _SD_NAME_FORBIDDEN = frozenset('= ]"@')
 _HEX = re.compile(r"[0-9a-f]{64}")
 _HEADER_LIMITS = {"hostname": 255, "app_name": 48, "procid": 128}
-_REASON_LIMIT = 300
 _UDP_MAX = 65507
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -297,10 +297,7 @@ class SyslogOptions(BaseSettings):
     @staticmethod
     def safe_reason(text: str) -> str:
         """Flatten control characters and cap the length of ``text`` for diagnostics."""
-        text = _CONTROL.sub(" ", text).strip()
-        if len(text) > _REASON_LIMIT:
-            text = text[: _REASON_LIMIT - 3] + "..."
-        return text
+        return safe_reason(text)
 
     # -- construction --------------------------------------------------------------
 

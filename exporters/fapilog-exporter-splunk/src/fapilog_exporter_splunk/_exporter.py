@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from fapilog._diagnostics import reporter
 from fapilog.exporters._base import Exporter, ExportResult, ExportStatus
+from fapilog.exporters._progress import BatchProgress
 from fapilog_exporter_splunk._encode import (
     encode_envelope,
     encode_raw_line,
@@ -34,7 +35,7 @@ class _State(enum.Enum):
     REJECTED = "rejected"
 
 
-class _Progress:
+class _Progress(BatchProgress):
     """How far one batch got, so a retry of the same batch sends only what is left.
 
     The pipeline retries a retryable result with the very same batch (and cancels a
@@ -43,22 +44,16 @@ class _Progress:
     polled instead of being re-sent.
     """
 
-    __slots__ = ("ack_ids", "batch", "dropped", "messages", "requests", "sent_at", "states")
+    __slots__ = ("ack_ids", "dropped", "messages", "requests", "sent_at", "states")
 
     def __init__(self, batch: Sequence[LogEvent], requests: list[Request], dropped: int) -> None:
-        # A shallow copy keeps the events alive, so comparing identities is sound.
-        self.batch = list(batch)
+        super().__init__(batch)
         self.requests = requests
         self.dropped = dropped
         self.states = [_State.UNSENT] * len(requests)
         self.ack_ids: dict[int, int] = {}  # request index -> ackId
         self.sent_at: dict[int, float] = {}
         self.messages: list[str] = []
-
-    def is_for(self, batch: Sequence[LogEvent]) -> bool:
-        return len(batch) == len(self.batch) and all(
-            a is b for a, b in zip(batch, self.batch, strict=True)
-        )
 
     def records(self, *states: _State) -> int:
         return sum(

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fapilog.config import ConfigError
+from fapilog.exporters._http_util import safe_reason
 
 __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "ENV_PREFIX", "SplunkHECOptions"]
 
@@ -20,7 +21,6 @@ DEFAULT_MAX_REQUEST_BYTES = 1_000_000
 """1 MB: well under HEC's default ``max_content_length`` and friendly to proxies."""
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-_REASON_LIMIT = 300
 
 
 class SplunkHECOptions(BaseSettings):
@@ -208,13 +208,7 @@ class SplunkHECOptions(BaseSettings):
         Returns:
             The sanitised text.
         """
-        secret = self.token.get_secret_value()
-        if secret:
-            text = text.replace(secret, "***")
-        text = _CONTROL.sub(" ", text).strip()
-        if len(text) > _REASON_LIMIT:
-            text = text[: _REASON_LIMIT - 3] + "..."
-        return text
+        return safe_reason(text, (self.token.get_secret_value(),))
 
     # -- construction --------------------------------------------------------------
 

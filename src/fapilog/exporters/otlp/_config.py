@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from fapilog.config import ConfigError
+from fapilog.exporters._http_util import safe_reason, secret_words
 from fapilog.exporters.otlp._encode import DEFAULT_MAX_REQUEST_BYTES
 
 if TYPE_CHECKING:
@@ -44,8 +45,6 @@ MAX_REQUEST_BYTES_ENV = "FAPILOG_OTLP_MAX_REQUEST_BYTES"
 
 _TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-_REASON_LIMIT = 300
-_SECRET_WORD = 8  # shorter words of a header value (e.g. "Bearer") are not masked alone
 
 
 class OTLPExporterOptions(BaseModel):
@@ -206,19 +205,11 @@ class OTLPExporterOptions(BaseModel):
         """
         secrets = []
         for value in self.headers.values():
-            secret = value.get_secret_value()
-            secrets.append(secret)
-            # A server may echo just the token of "Bearer <token>": mask long words too.
-            secrets.extend(word for word in secret.split() if len(word) >= _SECRET_WORD)
+            secrets.extend(secret_words(value.get_secret_value()))
         password = urlsplit(self.endpoint).password if "://" in self.endpoint else None
         if password:
             secrets.append(password)
-        for secret in sorted(filter(None, secrets), key=len, reverse=True):
-            text = text.replace(secret, "***")
-        text = _CONTROL.sub(" ", text).strip()
-        if len(text) > _REASON_LIMIT:
-            text = text[: _REASON_LIMIT - 3] + "..."
-        return text
+        return safe_reason(text, secrets)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for name, value in super().__repr_args__():

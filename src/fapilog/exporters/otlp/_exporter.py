@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fapilog.exporters._base import Exporter, ExportResult, ExportStatus
+from fapilog.exporters._progress import BatchProgress
 from fapilog.exporters.otlp._wire import split_wire
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ class Accepted:
     message: str = ""
 
 
-class _Progress:
+class _Progress(BatchProgress):
     """How far the export of one batch got, so a retry sends only what is left.
 
     The pipeline retries a retryable result with the very same batch; without this,
@@ -36,23 +37,17 @@ class _Progress:
     every retry.
     """
 
-    __slots__ = ("batch", "dropped", "messages", "next", "rejected", "requests")
+    __slots__ = ("dropped", "messages", "next", "rejected", "requests")
 
     def __init__(
         self, batch: Sequence[LogEvent], requests: list[WireRequest], dropped: int
     ) -> None:
-        # A shallow copy keeps the events alive, so comparing identities is sound.
-        self.batch = list(batch)
+        super().__init__(batch)
         self.requests = requests
         self.dropped = dropped
         self.next = 0
         self.rejected = 0
         self.messages: list[str] = []
-
-    def is_for(self, batch: Sequence[LogEvent]) -> bool:
-        return len(batch) == len(self.batch) and all(
-            a is b for a, b in zip(batch, self.batch, strict=True)
-        )
 
     def unsent(self) -> int:
         return sum(item.records for item in self.requests[self.next :])
