@@ -439,7 +439,7 @@ async def test_an_untrusted_certificate_is_refused_by_default(tmp_path: Path) ->
     with EsBulkServer(tls=certs.server_context()) as server:
         exporter = exporter_for(server)
         result = await exporter.export(make_events(2))
-        assert result.status is ExportStatus.FAILURE
+        assert result.status is ExportStatus.RETRYABLE
         assert "TLS certificate verification failed" in result.reason
         assert "FAPILOG_ELASTICSEARCH_CA_FILE" in result.reason
         assert server.documents() == []
@@ -451,7 +451,7 @@ async def test_a_certificate_for_another_host_is_refused(tmp_path: Path) -> None
     with EsBulkServer(tls=certs.server_context()) as server:
         exporter = exporter_for(server, ca_file=certs.ca_file)
         result = await exporter.export(make_events(1))
-        assert result.status is ExportStatus.FAILURE
+        assert result.status is ExportStatus.RETRYABLE
         assert "verification failed" in result.reason
         assert "mismatch" in result.reason.lower() or "match" in result.reason.lower()
         assert server.documents() == []

@@ -276,7 +276,9 @@ class ElasticsearchExporter(Exporter):
         except httpx.TransportError as exc:
             verify_error = certificate_error(exc)
             if verify_error is not None:
-                return ExportResult.failure(
+                # Retryable like every fapilog exporter's TLS failure: a certificate
+                # fixed on the cluster (rotation) is picked up while records wait.
+                return ExportResult.retryable(
                     f"TLS certificate verification failed for {self._host()}: "
                     f"{self.options.redact(verify_error)}; trust the cluster's CA with "
                     "FAPILOG_ELASTICSEARCH_CA_FILE (ca_file=)"
