@@ -18,9 +18,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fapilog import ConfigError
 from fapilog.exporters._http_util import safe_reason, secret_words
+from fapilog.exporters._options_util import explain_invalid
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator
 
 __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "ENV_PREFIX", "ElasticsearchExporterOptions"]
 
@@ -296,7 +297,16 @@ class ElasticsearchExporterOptions(BaseSettings):
         try:
             return cls(**overrides)
         except ValidationError as exc:
-            raise ConfigError(_explain(exc, overrides)) from None
+            raise ConfigError(
+                explain_invalid(
+                    "invalid Elasticsearch exporter configuration:",
+                    exc,
+                    env_prefix=ENV_PREFIX,
+                    overrides=overrides,
+                    show_input=_SHOW_INPUT.__contains__,
+                    hints=_HINTS,
+                )
+            ) from None
 
 
 def encode_api_key(key: str) -> str:
@@ -329,32 +339,10 @@ _SHOW_INPUT = frozenset(
     }
 )
 _HINTS = {
-    "url": "; e.g. FAPILOG_ELASTICSEARCH_URL=https://es.internal:9200",
+    "url": "; set FAPILOG_ELASTICSEARCH_URL=https://es.internal:9200 or pass url=",
     "max_request_bytes": "; e.g. 5242880 (5 MiB), at least 1024",
     "timeout": "; a positive number of seconds, e.g. 10",
     "gzip": "; use true or false",
     "verify": "; use true or false",
     "filter_path": "; use true or false",
 }
-
-
-def _explain(exc: ValidationError, overrides: Mapping[str, Any]) -> str:
-    lines = ["invalid Elasticsearch exporter configuration:"]
-    for error in exc.errors():
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if not error["loc"]:
-            lines.append(f"  - {message}")
-            continue
-        name = str(error["loc"][0])
-        where = f"{name}= argument" if name in overrides else f"{ENV_PREFIX}{name.upper()}"
-        if name == "url" and error["type"] == "value_error" and "required" in message:
-            lines.append(
-                f"  - {where}: {message}; set {ENV_PREFIX}URL=https://es.internal:9200 or pass url="
-            )
-            continue
-        # Only inputs that cannot hold a secret are echoed back.
-        got = ""
-        if name in _SHOW_INPUT and "input" in error:
-            got = f" (got {error['input']!r})"
-        lines.append(f"  - {where}: {message}{got}{_HINTS.get(name, '')}")
-    return "\n".join(lines)

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fapilog.config import ConfigError
 from fapilog.exporters._http_util import safe_reason
+from fapilog.exporters._options_util import explain_invalid
 
 __all__ = ["DEFAULT_ENTERPRISE_NUMBER", "ENV_PREFIX", "FACILITIES", "SyslogOptions"]
 
@@ -325,7 +326,16 @@ class SyslogOptions(BaseSettings):
         try:
             return cls(**overrides)
         except ValidationError as exc:
-            raise ConfigError(_explain(exc, overrides)) from None
+            raise ConfigError(
+                explain_invalid(
+                    "invalid syslog exporter configuration:",
+                    exc,
+                    env_prefix=ENV_PREFIX,
+                    overrides=overrides,
+                    show_input=lambda name: name not in _HIDE_INPUT,
+                    hints=_HINTS,
+                )
+            ) from None
 
 
 _HIDE_INPUT = frozenset({"client_key_password"})
@@ -337,24 +347,3 @@ _HINTS = {
     "timeout": "; e.g. 10 (seconds)",
     "max_message_bytes": "; at least 480, e.g. 8192",
 }
-
-
-def _explain(exc: ValidationError, overrides: dict[str, Any]) -> str:
-    lines = ["invalid syslog exporter configuration:"]
-    for error in exc.errors():
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if not error["loc"]:
-            lines.append(f"  - {message}")
-            continue
-        name = str(error["loc"][0])
-        var = f"{ENV_PREFIX}{name.upper()}"
-        if error["type"] == "missing":
-            lines.append(
-                f"  - {var} is not set: set {var} or pass {name}= "
-                f"(it is required){_HINTS.get(name, '')}"
-            )
-            continue
-        where = f"{name}= argument" if name in overrides else var
-        got = "" if name in _HIDE_INPUT else f" (got {error.get('input')!r})"
-        lines.append(f"  - {where}: {message}{got}{_HINTS.get(name, '')}")
-    return "\n".join(lines)

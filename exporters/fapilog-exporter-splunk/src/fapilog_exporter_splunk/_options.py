@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fapilog.config import ConfigError
 from fapilog.exporters._http_util import safe_reason
+from fapilog.exporters._options_util import explain_invalid
 
 __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "ENV_PREFIX", "SplunkHECOptions"]
 
@@ -236,7 +237,16 @@ class SplunkHECOptions(BaseSettings):
         try:
             return cls(**overrides)
         except ValidationError as exc:
-            raise ConfigError(_explain(exc, overrides)) from None
+            raise ConfigError(
+                explain_invalid(
+                    "invalid Splunk HEC exporter configuration:",
+                    exc,
+                    env_prefix=ENV_PREFIX,
+                    overrides=overrides,
+                    show_input=_SHOW_INPUT.__contains__,
+                    hints=_HINTS,
+                )
+            ) from None
 
 
 _SHOW_INPUT = frozenset(
@@ -263,25 +273,3 @@ _HINTS = {
     "timeout": "; e.g. 10 (seconds)",
     "ack_timeout": "; e.g. 20 (seconds)",
 }
-
-
-def _explain(exc: ValidationError, overrides: dict[str, Any]) -> str:
-    lines = ["invalid Splunk HEC exporter configuration:"]
-    for error in exc.errors():
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if not error["loc"]:
-            lines.append(f"  - {message}")
-            continue
-        name = str(error["loc"][0])
-        var = f"{ENV_PREFIX}{name.upper()}"
-        if error["type"] == "missing":
-            lines.append(
-                f"  - {var} is not set: set {var} or pass {name}= "
-                f"(it is required){_HINTS.get(name, '')}"
-            )
-            continue
-        where = f"{name}= argument" if name in overrides else var
-        # Only inputs that cannot hold a secret are echoed back.
-        got = f" (got {error.get('input')!r})" if name in _SHOW_INPUT else ""
-        lines.append(f"  - {where}: {message}{got}{_HINTS.get(name, '')}")
-    return "\n".join(lines)
