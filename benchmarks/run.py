@@ -1,10 +1,15 @@
 """Run every benchmark and write their measured figures to ``docs/performance.md``.
 
-Usage: ``python3 dev.py bench`` (or ``python benchmarks/run.py [--quick]``).
+Usage: ``python3 dev.py bench [--quick] [--peers | --no-peers]`` (or
+``python benchmarks/run.py ...``).
 
 Each benchmark runs in its own process, one after the other, and writes JSON; this
 script turns that JSON into the summary page. Nothing on the page is typed by hand:
 rerun the command to refresh it on your machine.
+
+``--peers`` runs only the side-by-side suite against the peers
+(``benchmarks/peers/suite.py``) and replaces only its section of the page;
+``--no-peers`` skips it; ``--quick`` makes every run small (a smoke run).
 """
 
 from __future__ import annotations
@@ -90,10 +95,64 @@ def _throughput_section(res: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _peers(quick: bool, out: Path) -> tuple[list[str], bool]:
+    """Run the peer suite; its markdown section and whether every run was complete."""
+    args = ["--quick"] if quick else []
+    print(f"bench: peers/suite.py {' '.join(args)}", flush=True)
+    md = out.with_suffix(".md")
+    suite = [sys.executable, str(HERE / "peers" / "suite.py"), *args]
+    done = subprocess.run(
+        [*suite, "--json", str(out), "--markdown", str(md)],
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
+    if not md.exists():
+        raise SystemExit("bench: peers/suite.py wrote no results")
+    return md.read_text(encoding="utf-8").splitlines(), done.returncode == 0
+
+
+def _peers_span(lines: list[str]) -> tuple[int, int] | None:
+    """Where the generated peers section sits in the page's ``lines``, if anywhere."""
+    begin = next((i for i, line in enumerate(lines) if line.startswith("<!-- peers:begin")), None)
+    end = next((i for i, line in enumerate(lines) if line.startswith("<!-- peers:end")), None)
+    if begin is None or end is None or end < begin:
+        return None
+    return begin, end
+
+
+def _current_peers_section() -> list[str]:
+    """The page's peers section as it is (kept by ``--no-peers``), or nothing."""
+    lines = PAGE.read_text(encoding="utf-8").splitlines() if PAGE.exists() else []
+    span = _peers_span(lines)
+    return lines[span[0] : span[1] + 1] if span else []
+
+
+def _replace_peers_section(section: list[str]) -> None:
+    """Put ``section`` in place of the page's peers section (or append it)."""
+    lines = PAGE.read_text(encoding="utf-8").splitlines() if PAGE.exists() else ["# Performance"]
+    span = _peers_span(lines)
+    if span:
+        lines[span[0] : span[1] + 1] = section
+    else:
+        while lines and not lines[-1]:
+            lines.pop()
+        lines += ["", *section]
+    PAGE.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--peers", action="store_true", help="run only the peer suite")
+    which.add_argument("--no-peers", action="store_true", help="skip the peer suite")
     args = parser.parse_args(argv)
+    if args.peers:
+        with tempfile.TemporaryDirectory() as tmp:
+            section, ok = _peers(args.quick, Path(tmp) / "peers.json")
+        _replace_peers_section(section)
+        print(f"bench: wrote the peers section of {PAGE.relative_to(HERE.parent)}")
+        return 0 if ok else 1
     with tempfile.TemporaryDirectory() as tmp:
         caller_args = ["--calls", "10000", "--rounds", "3"] if args.quick else []
         otlp_args = ["--protocol", "both"]
@@ -101,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
             otlp_args += ["--events", "20000", "--rounds", "1", "--no-ceiling"]
         caller = _run("caller_cost.py", caller_args, Path(tmp) / "caller.json")
         otlp = _run("otlp_throughput.py", otlp_args, Path(tmp) / "otlp.json")
+        if args.no_peers:
+            peers, peers_ok = _current_peers_section(), True
+        else:
+            peers, peers_ok = _peers(args.quick, Path(tmp) / "peers.json")
     machine = (
         f"CPython {caller['python']} on {otlp.get('machine', caller['machine'])},"
         f" {otlp.get('cpus_usable', '?')} CPUs"
@@ -114,10 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *_caller_section(caller),
         *_throughput_section(otlp),
+        *peers,
     ]
     PAGE.write_text("\n".join(page) + "\n", encoding="utf-8")
     print(f"bench: wrote {PAGE.relative_to(HERE.parent)}")
-    return 0 if otlp["ok"] else 1
+    return 0 if otlp["ok"] and peers_ok else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,133 @@
+"""The peer benchmark suite still runs end to end and reports complete, sane results.
+
+A tiny run (a few hundred events, one round) of ``benchmarks/peers/suite.py``; the
+figures themselves are not checked (no timed assertions), only that every contender
+ran, drops were counted, ratios and targets were computed, and the page renders.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITE = ROOT / "benchmarks" / "peers" / "suite.py"
+EVENTS = 300
+WARMUP = 100  # the workers' minimum warm-up
+W3_TASKS, W3_PER_TASK = 5, 20
+DEVNULL_CONTENDERS = {
+    "stdlib",
+    "structlog",
+    "loguru",
+    "picologging",
+    "otel-handler",
+    "otel-emit",
+    "fapilog-0.18",
+    "fapilog",
+}
+OTLP_CONTENDERS = {"otel-handler", "otel-emit", "fapilog"}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    pytest.importorskip("rotel")
+    out = tmp_path_factory.mktemp("peers")
+    argv = [
+        sys.executable,
+        str(SUITE),
+        "--rounds=1",
+        f"--events={EVENTS}",
+        f"--w3-tasks={W3_TASKS}",
+        f"--w3-per-task={W3_PER_TASK}",
+        f"--json={out / 'peers.json'}",
+        f"--markdown={out / 'peers.md'}",
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=110, check=False)
+    assert (out / "peers.json").exists(), done.stderr[-2000:]
+    result: dict[str, Any] = json.loads((out / "peers.json").read_text())
+    result["_markdown"] = (out / "peers.md").read_text()
+    result["_returncode"] = done.returncode
+    return result
+
+
+def _ran(result: dict[str, Any], name: str) -> bool:
+    return name not in result["unavailable"]
+
+
+def test_every_contender_of_every_workload_is_present(tiny_run: dict[str, Any]) -> None:
+    w = tiny_run["workloads"]
+    assert set(w["w1"]["contenders"]) == DEVNULL_CONTENDERS
+    assert set(w["w3"]["contenders"]) == DEVNULL_CONTENDERS | {"control"}
+    assert set(w["w2"]["contenders"]) == OTLP_CONTENDERS
+    assert set(w["w5"]["contenders"]) == {"fapilog"}
+
+
+def test_a_missing_previous_major_is_explained_not_silent(tiny_run: dict[str, Any]) -> None:
+    if _ran(tiny_run, "fapilog-0.18"):
+        assert tiny_run["versions"]["fapilog-0.18"] == "0.18.1"
+    else:
+        assert tiny_run["unavailable"]["fapilog-0.18"].strip()
+        assert "fapilog 0.18.1" in tiny_run["_markdown"]
+
+
+def test_every_run_completed_and_counted_its_events(tiny_run: dict[str, Any]) -> None:
+    expected = {
+        "w1": EVENTS + WARMUP,
+        "w3": W3_TASKS * W3_PER_TASK,
+        "w2": EVENTS,
+        "w5": EVENTS,
+    }
+    for workload, data in tiny_run["workloads"].items():
+        for name, c in data["contenders"].items():
+            if not _ran(tiny_run, name):
+                continue
+            assert c["ok"], (workload, name, c["problems"])
+            [run] = c["runs"]
+            assert "error" not in run, (workload, name, run)
+            if name != "control":
+                assert run["emitted"] == expected[workload], (workload, name)
+                assert run["arrived"] == run["emitted"], (workload, name)
+            assert run["dropped"] == 0
+
+
+def test_measurements_are_positive_and_ratios_use_the_baselines(
+    tiny_run: dict[str, Any],
+) -> None:
+    w = tiny_run["workloads"]
+    for name, c in w["w1"]["contenders"].items():
+        if _ran(tiny_run, name):
+            assert c["caller_ns"]["median"] > 0
+            assert c["total_s"]["median"] > 0
+            assert c["peak_rss_mib"]["median"] > 1
+    assert w["w1"]["ratios"]["stdlib"]["total_s"] == pytest.approx(1.0)
+    assert set(w["w1"]["ratios"]) >= {"structlog", "fapilog"}
+    assert w["w3"]["contenders"]["control"]["lag_p99_ms"]["median"] >= 0
+    assert w["w2"]["ratios"]["otel-emit"]["delivered_per_s"] == pytest.approx(1.0)
+    assert w["w2"]["ratios"]["fapilog"]["delivered_per_s"] > 0
+    floors = tiny_run["floors"]
+    for metric in ("bare_call_ns", "orjson_ns", "proto_ns"):
+        assert floors[metric]["median"] > 0
+
+
+def test_every_target_gets_a_verdict(tiny_run: dict[str, Any]) -> None:
+    targets = tiny_run["targets"]
+    assert len(targets) == 9
+    for t in targets:
+        assert t["pass"] in (True, False), t
+        assert t["measured"] is not None
+
+
+def test_the_page_section_is_rendered_with_machine_and_tables(tiny_run: dict[str, Any]) -> None:
+    md = tiny_run["_markdown"]
+    assert md.startswith("<!-- peers:begin")
+    assert md.rstrip().endswith("<!-- peers:end -->")
+    for heading in ("### Targets", "### W1", "### W3", "### W2", "### Floors"):
+        assert heading in md
+    assert tiny_run["machine"]["cpu"] in md
+    assert "n/a (no OTLP path)" in md
+    assert tiny_run["_returncode"] == 0
