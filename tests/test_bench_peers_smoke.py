@@ -31,6 +31,8 @@ DEVNULL_CONTENDERS = {
     "fapilog",
 }
 OTLP_CONTENDERS = {"otel-handler", "otel-emit", "fapilog"}
+# fapilog 0.18.1 drops events under load even when told not to (see docs/benchmarks.md).
+PEERS_THAT_MAY_DROP = {"fapilog-0.18"}
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +88,16 @@ def test_every_run_completed_and_counted_its_events(tiny_run: dict[str, Any]) ->
         for name, c in data["contenders"].items():
             if not _ran(tiny_run, name):
                 continue
-            assert c["ok"], (workload, name, c["problems"])
             [run] = c["runs"]
             assert "error" not in run, (workload, name, run)
             if name != "control":
                 assert run["emitted"] == expected[workload], (workload, name)
-                assert run["arrived"] == run["emitted"], (workload, name)
+                assert run["dropped"] == run["emitted"] - run["arrived"], (workload, name)
+            if name in PEERS_THAT_MAY_DROP:
+                # A peer that loses events under load is reported, not a broken run.
+                assert run["arrived"] <= run["emitted"], (workload, name)
+                continue
+            assert c["ok"], (workload, name, c["problems"])
             assert run["dropped"] == 0
 
 
