@@ -416,3 +416,56 @@ def test_flush_from_the_worker_thread_is_refused() -> None:
     assert pipeline.flush(5)
     assert errors and "worker" in str(errors[0])
     pipeline.shutdown()
+
+
+class _OverlappingExporter(Exporter):
+    """Counts how many export() calls overlap; the first calls wait to be released."""
+
+    name = "overlapping"
+
+    def __init__(self, max_concurrent_exports: int, hold: int) -> None:
+        self.max_concurrent_exports = max_concurrent_exports
+        self.hold = hold  # how many calls wait for the gate
+        self.active = 0
+        self.peak = 0
+        self.calls = 0
+        self.events: list[LogEvent] = []
+        self.gate: asyncio.Event | None = None
+        self.holding = threading.Event()
+
+    async def export(self, batch: Sequence[LogEvent]) -> ExportResult:
+        self.gate = self.gate or asyncio.Event()
+        self.calls += 1
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            if self.calls <= self.hold:
+                if self.calls == self.hold:
+                    self.holding.set()
+                await self.gate.wait()
+            self.events.extend(batch)
+            return ExportResult.success()
+        finally:
+            self.active -= 1
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_an_exporter_gets_at_most_its_max_concurrent_exports_calls_at_once(limit: int) -> None:
+    """Batches overlap up to the exporter's limit (1 by default), and all are counted."""
+    exporter = _OverlappingExporter(max_concurrent_exports=limit, hold=limit)
+    pipeline = Pipeline(exporters=[exporter], max_export_batch_size=10, schedule_delay_ms=5)
+    log = pipeline.get_logger("t")
+    for i in range(100):
+        log.info("e", i=i)
+    assert exporter.holding.wait(10), "the first calls never started"
+    time.sleep(0.2)  # give the lane every chance to start more calls than allowed
+    assert exporter.active == limit
+    loop = pipeline._loop
+    assert loop is not None
+    loop.call_soon_threadsafe(lambda: exporter.gate.set() if exporter.gate else None)
+    assert pipeline.flush(10)
+    assert exporter.peak == limit
+    assert sorted(e.attributes["i"] for e in exporter.events) == list(range(100))
+    stats = pipeline.stats()
+    assert (stats.emitted, stats.exported, stats.dropped_total, stats.in_flight) == (100, 100, 0, 0)
+    pipeline.shutdown(timeout=5)

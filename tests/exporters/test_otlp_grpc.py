@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +26,14 @@ from fapilog.exporters.otlp import (
 from fapilog.exporters.otlp._encode import encode
 
 TOKEN = "grpc-s3cr3t-t0ken-0123456789"
+
+
+def labelled(label: str) -> list[LogEvent]:
+    """A batch split into several 2 KiB requests, its bodies starting with ``label``."""
+    batch = events(30, size=100)
+    for event in batch:
+        event.body = f"{label} {event.body}"
+    return batch
 
 
 def events(n: int = 3, size: int = 0) -> list[LogEvent]:
@@ -277,6 +286,39 @@ class TestSplitting:
             b for call in collector.calls[:1] + collector.calls[2:] for b in bodies(call.request)
         ]
         assert delivered == [e.body for e in batch]
+
+    async def test_a_retried_batch_resumes_after_another_batch_was_exported(
+        self, collector: GrpcCollector
+    ) -> None:
+        """Progress is kept per batch: exporting B in between does not reset A's."""
+        exp = OTLPGrpcExporter(endpoint=collector.endpoint, max_request_bytes=2048)
+        a, b = labelled("a"), labelled("b")
+        collector.script(GrpcReply(), GrpcReply(code=grpc.StatusCode.UNAVAILABLE))
+        try:
+            assert (await exp.export(a)).status is ExportStatus.RETRYABLE
+            assert (await exp.export(b)).ok
+            assert (await exp.export(a)).ok
+        finally:
+            await exp.shutdown()
+        sent = [body for call in collector.calls for body in bodies(call.request)]
+        failed = bodies(collector.calls[1].request)
+        assert sorted(sent) == sorted([e.body for e in a + b] + failed)
+        assert len(sent) == len(set(sent)) + len(failed), "only the failed request was re-sent"
+
+    async def test_concurrent_exports_of_different_batches_deliver_each_once(
+        self, collector: GrpcCollector
+    ) -> None:
+        exp = OTLPGrpcExporter(
+            endpoint=collector.endpoint, max_request_bytes=2048, max_concurrent_exports=4
+        )
+        batches = [labelled(label) for label in "abcd"]
+        try:
+            results = await asyncio.gather(*(exp.export(batch) for batch in batches))
+        finally:
+            await exp.shutdown()
+        assert all(r.ok for r in results)
+        sent = [body for call in collector.calls for body in bodies(call.request)]
+        assert sorted(sent) == sorted(e.body for batch in batches for e in batch)
 
     async def test_permanent_failure_after_delivered_requests_rejects_only_the_rest(
         self, collector: GrpcCollector

@@ -78,8 +78,10 @@ class Exporter(abc.ABC):
     """Base class for async exporters.
 
     The pipeline calls every method on its worker thread's event loop, never on the
-    application's. ``export`` is never called concurrently for one exporter: the
-    pipeline waits for one call to end (or time out) before the next. Retries,
+    application's. By default ``export`` is never called concurrently for one
+    exporter: the pipeline waits for one call to end (or time out) before the next.
+    An exporter whose ``export`` is safe to run for several batches at once raises
+    :attr:`max_concurrent_exports`. Retries,
     timeouts and drop accounting are the pipeline's job; an exporter reports what
     happened through its :class:`ExportResult` and should not retry on its own.
     An exception raised by ``export`` is treated as a retryable failure and
@@ -88,6 +90,11 @@ class Exporter(abc.ABC):
 
     #: Name used in stats and diagnostics; defaults to the class name.
     name: str = ""
+
+    #: How many batches the pipeline may export at once through this exporter. Keep 1
+    #: unless ``export`` keeps no per-call state that another call could clobber; a
+    #: retry of one batch may then interleave with other batches.
+    max_concurrent_exports: int = 1
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

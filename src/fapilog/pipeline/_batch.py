@@ -99,6 +99,7 @@ class _Lane:
         self.has_room.set()
         self.idle = asyncio.Event()
         self.idle.set()
+        self.exporting = 0  # batches being exported right now
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -138,23 +139,51 @@ class _Lane:
         )
 
     async def _run(self) -> None:
-        while True:
-            if not self.backlog:
-                self.idle.set()
-                self.has_work.clear()
-                await self.has_work.wait()
-                continue
-            batch = self.backlog.popleft()
-            self.backlog_events -= len(batch.events)
-            self.backlog_bytes -= batch.nbytes
-            if not self._over(1):
-                self.has_room.set()
-            try:
-                delivered, reason = await self._export(batch.events)
-            except asyncio.CancelledError:
-                self.processor.lane_done(self, batch, 0, "shutdown")
-                raise
-            self.processor.lane_done(self, batch, delivered, reason)
+        # Up to the exporter's max_concurrent_exports batches are exported at once
+        # (1 unless the exporter says its export() is safe to call concurrently).
+        limit = max(1, int(self.exporter.max_concurrent_exports))
+        slots = asyncio.Semaphore(limit)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                if not self.backlog:
+                    if not self.exporting:
+                        self.idle.set()
+                    self.has_work.clear()
+                    await self.has_work.wait()
+                    continue
+                await slots.acquire()
+                if not self.backlog:  # dropped by the overflow policy meanwhile
+                    slots.release()
+                    continue
+                batch = self.backlog.popleft()
+                self.backlog_events -= len(batch.events)
+                self.backlog_bytes -= batch.nbytes
+                if not self._over(1):
+                    self.has_room.set()
+                self.exporting += 1
+                task = asyncio.get_running_loop().create_task(self._export_one(batch, slots))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    async def _export_one(self, batch: _Batch, slots: asyncio.Semaphore) -> None:
+        """Export one batch (with retries) and account for it."""
+        try:
+            delivered, reason = await self._export(batch.events)
+        except asyncio.CancelledError:
+            self.processor.lane_done(self, batch, 0, "shutdown")
+            raise
+        finally:
+            self.exporting -= 1
+            slots.release()
+        self.processor.lane_done(self, batch, delivered, reason)
+        if not self.backlog and not self.exporting:
+            self.idle.set()
 
     async def _export(self, events: Sequence[LogEvent]) -> tuple[int, str]:
         """Export with retries; returns (delivered count, drop reason or "")."""

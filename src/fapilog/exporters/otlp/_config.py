@@ -42,6 +42,8 @@ Protocol = Literal["grpc", "http/protobuf"]
 DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"
 DEFAULT_HTTP_ENDPOINT = "http://localhost:4318/v1/logs"
 MAX_REQUEST_BYTES_ENV = "FAPILOG_OTLP_MAX_REQUEST_BYTES"
+MAX_CONCURRENT_EXPORTS_ENV = "FAPILOG_OTLP_MAX_CONCURRENT_EXPORTS"
+DEFAULT_MAX_CONCURRENT_EXPORTS = 4
 
 _TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -90,6 +92,10 @@ class OTLPExporterOptions(BaseModel):
 
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1024)
     """Largest serialised (uncompressed) request; bigger batches are split."""
+
+    max_concurrent_exports: int = Field(default=DEFAULT_MAX_CONCURRENT_EXPORTS, ge=1, le=64)
+    """Batches exported at once, overlapping round trips to the collector (1: one at
+    a time, in order)."""
 
     # -- validation ----------------------------------------------------------------
 
@@ -261,6 +267,12 @@ class OTLPExporterOptions(BaseModel):
         elif raw := env.get(MAX_REQUEST_BYTES_ENV, "").strip():
             data["max_request_bytes"] = _parse_int(raw, MAX_REQUEST_BYTES_ENV)
             sources["max_request_bytes"] = MAX_REQUEST_BYTES_ENV
+        if "max_concurrent_exports" in overrides:
+            data["max_concurrent_exports"] = overrides["max_concurrent_exports"]
+            sources["max_concurrent_exports"] = "max_concurrent_exports= argument"
+        elif raw := env.get(MAX_CONCURRENT_EXPORTS_ENV, "").strip():
+            data["max_concurrent_exports"] = _parse_int(raw, MAX_CONCURRENT_EXPORTS_ENV)
+            sources["max_concurrent_exports"] = MAX_CONCURRENT_EXPORTS_ENV
         _resolve_endpoint(data, sources, overrides, env)
         try:
             return cls(**data)
@@ -371,7 +383,15 @@ def _resolve_endpoint(
 
 
 _SHOW_INPUT = frozenset(
-    {"protocol", "compression", "timeout", "insecure", "max_request_bytes", "certificate_file"}
+    {
+        "protocol",
+        "compression",
+        "timeout",
+        "insecure",
+        "max_request_bytes",
+        "max_concurrent_exports",
+        "certificate_file",
+    }
 )
 _HINTS = {
     "protocol": "; use grpc or http/protobuf",
@@ -379,6 +399,7 @@ _HINTS = {
     "compression": "; use gzip or none",
     "timeout": "; e.g. timeout=10.0 (seconds) or OTEL_EXPORTER_OTLP_TIMEOUT=10000 (ms)",
     "max_request_bytes": "; e.g. 4194304 (4 MiB)",
+    "max_concurrent_exports": "; from 1 to 64, e.g. 4",
 }
 
 

@@ -70,9 +70,18 @@ class OTLPExporterBase(Exporter):
         options: the resolved options.
     """
 
+    #: Batches the pipeline may export at once: requests of different batches overlap
+    #: the round trip to the collector (gRPC multiplexes them on one connection, HTTP
+    #: uses a connection each). Records of different batches may then arrive out of
+    #: order, as OTLP allows. Set by ``max_concurrent_exports`` in the options.
+    max_concurrent_exports: int = 1
+
     def __init__(self, options: OTLPExporterOptions) -> None:
         self.options = options
-        self._progress: _Progress | None = None
+        self.max_concurrent_exports = options.max_concurrent_exports
+        # One entry per batch being exported (a retried or cancelled call resumes
+        # from it); bounded, in case calls cancelled for good leave theirs behind.
+        self._progress: dict[int, _Progress] = {}
 
     def __repr__(self) -> str:
         opts = self.options
@@ -96,13 +105,16 @@ class OTLPExporterBase(Exporter):
             return ExportResult.success()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.options.timeout
-        progress = self._progress
+        key = id(batch)
+        progress = self._progress.get(key)
         if progress is None or not progress.is_for(batch):
             result = split_wire(batch, self.options.max_request_bytes)
             progress = _Progress(batch, result.requests, result.dropped)
-        # Kept until a final outcome, so a cancelled call (the pipeline's own
-        # timeout) also resumes where it stopped.
-        self._progress = progress
+            # Kept until a final outcome, so a cancelled call (the pipeline's own
+            # timeout) also resumes where it stopped.
+            self._progress[key] = progress
+            while len(self._progress) > 2 * self.max_concurrent_exports + 2:
+                del self._progress[next(iter(self._progress))]
         while progress.next < len(progress.requests):
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -112,19 +124,19 @@ class OTLPExporterBase(Exporter):
                 )
             outcome = await self._send(progress.requests[progress.next].payload, remaining)
             if isinstance(outcome, ExportResult):
-                return self._interrupted(progress, outcome)
+                return self._interrupted(key, progress, outcome)
             progress.next += 1
             if outcome.rejected:
                 progress.rejected += outcome.rejected
                 if outcome.message:
                     progress.messages.append(self.options.redact(outcome.message))
-        self._progress = None
+        self._progress.pop(key, None)
         return self._finished(progress)
 
-    def _interrupted(self, progress: _Progress, outcome: ExportResult) -> ExportResult:
+    def _interrupted(self, key: int, progress: _Progress, outcome: ExportResult) -> ExportResult:
         if outcome.status is ExportStatus.RETRYABLE:
             return outcome
-        self._progress = None
+        self._progress.pop(key, None)
         if progress.next == 0:
             return outcome
         # Earlier requests got through: report the rest as rejected, not the batch.

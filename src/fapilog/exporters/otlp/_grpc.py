@@ -146,7 +146,7 @@ class OTLPGrpcExporter(OTLPExporterBase):
         if self._channel is not None:
             self._orphans.append(self._channel)
         self._channel = self._stub = self._loop = None
-        self._progress = None
+        self._progress.clear()
 
 
 def _read(path: Path | None) -> bytes | None:

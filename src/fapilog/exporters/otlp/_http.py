@@ -147,4 +147,4 @@ class OTLPHttpExporter(OTLPExporterBase):
         if self._client is not None:
             self._orphans.append(self._client)
         self._client = self._loop = None
-        self._progress = None
+        self._progress.clear()
