@@ -326,7 +326,11 @@ class Rsyslog:
         if not self.output.exists():
             return []
         out = []
-        for line in self.output.read_text(encoding="utf-8").split("\n"):
+        # rsyslog may be mid-write (even mid-character): only complete,
+        # newline-terminated lines count.
+        data = self.output.read_bytes()
+        complete = data[: data.rfind(b"\n") + 1].decode("utf-8")
+        for line in complete.split("\n"):
             if not line.strip():
                 continue
             record = json.loads(line)
