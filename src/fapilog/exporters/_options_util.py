@@ -2,14 +2,66 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from fapilog.config import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Container, Mapping
 
-    from pydantic import ValidationError
+__all__ = ["build_options", "explain_invalid"]
 
-__all__ = ["explain_invalid"]
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def build_options(
+    model: type[_Model],
+    overrides: Mapping[str, Any],
+    *,
+    what: str,
+    env_prefix: str,
+    show_input: Callable[[str], bool],
+    hints: Mapping[str, str],
+) -> _Model:
+    """Validate an exporter's options model from keyword ``overrides`` over its env.
+
+    Args:
+        model: a pydantic-settings model reading ``env_prefix`` variables.
+        overrides: keyword arguments; they win over the environment.
+        what: the exporter, as in ``"Splunk HEC exporter"``.
+        env_prefix: the environment prefix, e.g. ``"FAPILOG_SPLUNK_"``.
+        show_input: whether a field's offending input may be echoed back (never for
+            a field that can hold a secret).
+        hints: per field, text appended to its error line.
+
+    Returns:
+        The validated options.
+
+    Raises:
+        ConfigError: an unknown keyword, or a missing or invalid value; the message
+            names the keyword argument or environment variable and the fix.
+    """
+    unknown = sorted(set(overrides) - set(model.model_fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown {what} option(s) {', '.join(unknown)}; "
+            f"known options: {', '.join(model.model_fields)}"
+        )
+    try:
+        return model(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(
+            explain_invalid(
+                f"invalid {what} configuration:",
+                exc,
+                env_prefix=env_prefix,
+                overrides=overrides,
+                show_input=show_input,
+                hints=hints,
+            )
+        ) from None
 
 
 def explain_invalid(

@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fapilog import ConfigError
 from fapilog.exporters._http_util import safe_reason, secret_words
-from fapilog.exporters._options_util import explain_invalid
+from fapilog.exporters._options_util import build_options
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -288,25 +287,14 @@ class ElasticsearchExporterOptions(BaseSettings):
             ConfigError: an option is missing or invalid; the message names the
                 keyword argument or environment variable and the fix, never a secret.
         """
-        unknown = sorted(set(overrides) - set(cls.model_fields))
-        if unknown:
-            raise ConfigError(
-                f"unknown Elasticsearch exporter option(s) {', '.join(unknown)}; "
-                f"known options: {', '.join(cls.model_fields)}"
-            )
-        try:
-            return cls(**overrides)
-        except ValidationError as exc:
-            raise ConfigError(
-                explain_invalid(
-                    "invalid Elasticsearch exporter configuration:",
-                    exc,
-                    env_prefix=ENV_PREFIX,
-                    overrides=overrides,
-                    show_input=_SHOW_INPUT.__contains__,
-                    hints=_HINTS,
-                )
-            ) from None
+        return build_options(
+            cls,
+            overrides,
+            what="Elasticsearch exporter",
+            env_prefix=ENV_PREFIX,
+            show_input=_SHOW_INPUT.__contains__,
+            hints=_HINTS,
+        )
 
 
 def encode_api_key(key: str) -> str:

@@ -9,16 +9,14 @@ from typing import Any, Literal
 from pydantic import (
     Field,
     SecretStr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fapilog.config import ConfigError
 from fapilog.exporters._http_util import safe_reason
-from fapilog.exporters._options_util import explain_invalid
+from fapilog.exporters._options_util import build_options
 
 __all__ = ["DEFAULT_ENTERPRISE_NUMBER", "ENV_PREFIX", "FACILITIES", "SyslogOptions"]
 
@@ -317,25 +315,14 @@ class SyslogOptions(BaseSettings):
                 argument or environment variable and how to fix it, and never
                 contains the key password.
         """
-        unknown = sorted(set(overrides) - set(cls.model_fields))
-        if unknown:
-            raise ConfigError(
-                f"unknown syslog exporter option(s) {', '.join(unknown)}; "
-                f"known options: {', '.join(cls.model_fields)}"
-            )
-        try:
-            return cls(**overrides)
-        except ValidationError as exc:
-            raise ConfigError(
-                explain_invalid(
-                    "invalid syslog exporter configuration:",
-                    exc,
-                    env_prefix=ENV_PREFIX,
-                    overrides=overrides,
-                    show_input=lambda name: name not in _HIDE_INPUT,
-                    hints=_HINTS,
-                )
-            ) from None
+        return build_options(
+            cls,
+            overrides,
+            what="syslog exporter",
+            env_prefix=ENV_PREFIX,
+            show_input=lambda name: name not in _HIDE_INPUT,
+            hints=_HINTS,
+        )
 
 
 _HIDE_INPUT = frozenset({"client_key_password"})

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from fapilog.config import ConfigError
 from fapilog.exporters._http_util import safe_reason
-from fapilog.exporters._options_util import explain_invalid
+from fapilog.exporters._options_util import build_options
 
 __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "ENV_PREFIX", "SplunkHECOptions"]
 
@@ -228,25 +227,14 @@ class SplunkHECOptions(BaseSettings):
                 argument or environment variable and how to fix it, and never
                 contains the token.
         """
-        unknown = sorted(set(overrides) - set(cls.model_fields))
-        if unknown:
-            raise ConfigError(
-                f"unknown Splunk HEC exporter option(s) {', '.join(unknown)}; "
-                f"known options: {', '.join(cls.model_fields)}"
-            )
-        try:
-            return cls(**overrides)
-        except ValidationError as exc:
-            raise ConfigError(
-                explain_invalid(
-                    "invalid Splunk HEC exporter configuration:",
-                    exc,
-                    env_prefix=ENV_PREFIX,
-                    overrides=overrides,
-                    show_input=_SHOW_INPUT.__contains__,
-                    hints=_HINTS,
-                )
-            ) from None
+        return build_options(
+            cls,
+            overrides,
+            what="Splunk HEC exporter",
+            env_prefix=ENV_PREFIX,
+            show_input=_SHOW_INPUT.__contains__,
+            hints=_HINTS,
+        )
 
 
 _SHOW_INPUT = frozenset(
