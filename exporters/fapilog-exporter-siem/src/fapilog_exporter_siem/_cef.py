@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fapilog_exporter_siem._keys import KeySanitizer
+from fapilog_exporter_siem._keys import KeySanitizer, extension_pairs
 from fapilog_exporter_siem._severity import cef_severity
 
 if TYPE_CHECKING:
@@ -85,16 +85,6 @@ def cef_payload(record: Record, vendor: str, product: str, version: str) -> str:
     pairs = [("rt", str(record.timestamp_ns // 1_000_000)), ("dvchost", record.hostname)]
     if record.body:
         pairs.append(("msg", record.body))
-    used = set(_RESERVED)
-    for key, value in record.meta:
-        pairs.append((_KEY(key, used), value))
-    taken: set[str] = set()
-    for key, value in record.attributes:
-        standard = STANDARD_KEYS.get(key)
-        if standard is not None and standard not in taken:
-            taken.add(standard)
-            pairs.append((standard, value))
-        else:
-            pairs.append((_KEY(key, used), value))
+    pairs += extension_pairs(record, standard_keys=STANDARD_KEYS, reserved=_RESERVED, sanitize=_KEY)
     extension = " ".join(f"{key}={extension_value(value)}" for key, value in pairs)
     return f"CEF:0|{head}|{extension}"

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import TYPE_CHECKING
 
-__all__ = ["KeySanitizer"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Set
+
+    from fapilog_exporter_siem._record import Record
+
+__all__ = ["KeySanitizer", "extension_pairs"]
 
 
 class KeySanitizer:
@@ -49,3 +55,38 @@ class KeySanitizer:
         name = f"{self._sep}{n}"
         used.add(name)
         return name
+
+
+def extension_pairs(
+    record: Record,
+    *,
+    standard_keys: Mapping[str, str],
+    reserved: Set[str],
+    sanitize: KeySanitizer,
+) -> list[tuple[str, str]]:
+    """The record's metadata and attributes as (key, text) pairs of a CEF/LEEF extension.
+
+    An attribute with a standard key of the format takes it (the first one only);
+    every other key is sanitised, never colliding with ``reserved`` (the keys the
+    format writes itself) or an earlier key of the record.
+
+    Args:
+        record: the flattened event.
+        standard_keys: attribute key -> the format's standard key.
+        reserved: keys the caller writes itself.
+        sanitize: the format's key sanitiser.
+
+    Returns:
+        Metadata pairs first, then attributes, in record order.
+    """
+    used = set(reserved)
+    pairs = [(sanitize(key, used), value) for key, value in record.meta]
+    taken: set[str] = set()
+    for key, value in record.attributes:
+        standard = standard_keys.get(key)
+        if standard is not None and standard not in taken:
+            taken.add(standard)
+            pairs.append((standard, value))
+        else:
+            pairs.append((sanitize(key, used), value))
+    return pairs

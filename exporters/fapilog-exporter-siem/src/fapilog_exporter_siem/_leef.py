@@ -18,7 +18,7 @@ import functools
 import time
 from typing import TYPE_CHECKING
 
-from fapilog_exporter_siem._keys import KeySanitizer
+from fapilog_exporter_siem._keys import KeySanitizer, extension_pairs
 from fapilog_exporter_siem._severity import cef_severity
 
 if TYPE_CHECKING:
@@ -98,17 +98,7 @@ def leef_payload(record: Record, vendor: str, product: str, version: str, delimi
     ]
     if record.body:
         pairs.append(("msg", record.body))
-    used = set(_RESERVED)
-    for key, value in record.meta:
-        pairs.append((_KEY(key, used), value))
-    taken: set[str] = set()
-    for key, value in record.attributes:
-        standard = STANDARD_KEYS.get(key)
-        if standard is not None and standard not in taken:
-            taken.add(standard)
-            pairs.append((standard, value))
-        else:
-            pairs.append((_KEY(key, used), value))
+    pairs += extension_pairs(record, standard_keys=STANDARD_KEYS, reserved=_RESERVED, sanitize=_KEY)
     table = value_table(delimiter)
     body = delimiter.join(f"{key}={value.translate(table)}" for key, value in pairs)
     return f"LEEF:2.0|{head}|{delimiter_field(delimiter)}|{body}"
