@@ -227,3 +227,31 @@ async def test_gather_of_many_async_calls_keeps_every_event(recording) -> None:
     await asyncio.gather(*(log.ainfo("e", i=i) for i in range(200)))
     assert await pipeline.aflush(timeout=5)
     assert sorted(e.attributes["i"] for e in exporter.events) == list(range(200))
+
+
+async def test_async_twins_buffer_at_the_call_and_stay_coroutine_compatible(recording) -> None:
+    """With room in the buffer the awaitable is already done; tasks and gather accept it."""
+    import collections.abc
+
+    pipeline, exporter = recording
+    log = pipeline.get_logger("x")
+    pending = log.ainfo("buffered at the call")
+    assert await pipeline.aflush(timeout=5)
+    assert [e.body for e in exporter.events] == ["buffered at the call"]
+    await pending
+    assert isinstance(pending, collections.abc.Coroutine)
+    await asyncio.create_task(log.awarning("as a task"))  # type: ignore[arg-type]
+    await asyncio.gather(log.aerror("gathered"), log.adebug("below the level"))
+    assert await pipeline.aflush(timeout=5)
+    assert [e.body for e in exporter.events][1:] == ["as a task", "gathered"]
+    with pytest.raises(KeyError):
+        pending.throw(KeyError("k"))  # type: ignore[attr-defined]
+    pending.close()  # type: ignore[attr-defined]
+
+
+def test_async_twin_runs_under_asyncio_run(recording) -> None:
+    """asyncio.run(log.ainfo(...)) works as it did when the twins were coroutines."""
+    pipeline, exporter = recording
+    asyncio.run(pipeline.get_logger("x").ainfo("run"))  # type: ignore[arg-type]
+    assert pipeline.flush(timeout=5)
+    assert [e.body for e in exporter.events] == ["run"]

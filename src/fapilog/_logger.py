@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from time import time_ns
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
@@ -13,7 +13,7 @@ from fapilog import _severity
 from fapilog.pipeline._materialize import capture_exception
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Mapping
+    from collections.abc import Awaitable, Callable, Mapping
 
     from opentelemetry.context import Context
 
@@ -98,24 +98,57 @@ def _sync_method(severity: int, default_exc: bool) -> Callable[..., None]:
     return method
 
 
-def _async_method(severity: int, default_exc: bool) -> Callable[..., Coroutine[Any, Any, None]]:
-    async def method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> None:
+class _Ready:
+    """An awaitable that is already done: what an ``a``-method returns when it did not wait.
+
+    ``await`` takes ``__await__`` from the class and calls it; an empty tuple's
+    bound ``__iter__`` returns an iterator that is exhausted at once, so awaiting
+    costs one C call, about half of what creating and running a coroutine costs
+    (the ``a``-methods are the lossless way to log from a busy event loop).
+    ``send``/``throw``/``close`` make it a :class:`collections.abc.Coroutine` too,
+    so ``asyncio.create_task(log.ainfo(...))`` and ``asyncio.run`` keep working.
+    """
+
+    __slots__ = ()
+    __await__ = ().__iter__  # an exhausted iterator: the await is finished
+
+    def send(self, value: object) -> None:
+        raise StopIteration
+
+    def throw(self, *exc: Any) -> None:
+        error = exc[0] if len(exc) == 1 or exc[1] is None else exc[1]
+        raise error() if isinstance(error, type) else error
+
+    def close(self) -> None:
+        return None
+
+
+_READY = cast("Awaitable[None]", _Ready())
+
+
+def _async_method(severity: int, default_exc: bool) -> Callable[..., Awaitable[None]]:
+    def method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> Awaitable[None]:
         pipeline = self._ref.pipeline
         if pipeline._min_level > severity:
-            return
+            return _READY
         exc_info = fields.get("exc_info", default_exc)
-        await pipeline._aput(
-            (
-                time_ns(),
-                severity,
-                msg,
-                args,
-                fields,
-                self,
-                _get_context(),
-                capture_exception(exc_info) if exc_info else None,
-            )
+        rec = (
+            time_ns(),
+            severity,
+            msg,
+            args,
+            fields,
+            self,
+            _get_context(),
+            capture_exception(exc_info) if exc_info else None,
         )
+        # The event is buffered at the call; only a full buffer makes the await wait.
+        ring = pipeline._ring
+        if len(ring) < pipeline._capacity:
+            ring.append(rec)
+            return _READY
+        waiting: Awaitable[None] = pipeline._aput(rec)
+        return waiting
 
     return method
 
@@ -133,7 +166,9 @@ class Logger:
     Reserved keywords: ``exc_info`` (``True``, an exception or a ``sys.exc_info()``
     tuple) and ``event_name`` (the OTel event name). Calls never raise and never
     block on I/O; the ``a``-prefixed twins (``await log.ainfo(...)``) wait for
-    buffer space instead of dropping when the buffer is full.
+    buffer space instead of dropping when the buffer is full. They buffer the
+    event when called and return an awaitable that is already done unless the
+    buffer is full, so awaiting them costs next to nothing.
 
     Values are captured by reference and rendered on the worker thread: a
     mutable object changed right after the call may be logged in its new state.

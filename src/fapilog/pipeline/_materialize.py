@@ -7,12 +7,20 @@ from typing import TYPE_CHECKING, Any
 
 from fapilog import _severity
 from fapilog._event import LogEvent
-from fapilog._normalize import exception_attributes, normalize_attributes, normalize_value
+from fapilog._normalize import (
+    exception_attributes,
+    normalize_attributes,
+    normalize_owned,
+    normalize_value,
+)
+from fapilog.processors._builtin import add_bound_context, copy_span_context
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from opentelemetry.sdk.resources import Resource
 
-__all__ = ["Captured", "capture_exception", "materialize"]
+__all__ = ["Captured", "capture_exception", "materialize", "materialize_batch"]
 
 #: What a log call captures, as a plain tuple for speed (every slot costs the caller):
 #: (time_ns, severity_number, msg, args, fields, logger, otel Context, exception|None)
@@ -75,6 +83,90 @@ def materialize(rec: Captured, resource: Resource) -> LogEvent:
         context=ctx,
         exception=exc,
     )
+
+
+def materialize_batch(
+    items: Iterable[Captured], resource: Resource, enrich: bool
+) -> tuple[list[LogEvent], int, BaseException | None]:
+    """Build the events for many captured calls: the worker's hot loop.
+
+    The same events as :func:`materialize`, built with less work per call: a
+    log call's own ``fields`` dict becomes the attributes when it is already
+    normalised (see :func:`~fapilog._normalize.normalize_owned`), and the slots
+    are filled directly instead of through ``LogEvent.__init__``'s keywords.
+
+    Args:
+        items: captured calls, in order.
+        resource: the pipeline's Resource, set on every event.
+        enrich: also do what the built-in ``SpanContextProcessor`` and
+            ``BoundContextProcessor`` do, in that order (the pipeline passes True
+            when those two lead its processor list and skips them afterwards); an
+            empty Context, the common case, then costs one truth test.
+
+    Returns:
+        The events, the number of calls that could not be built, and the last
+        exception raised while building one (for the report).
+    """
+    events: list[LogEvent] = []
+    append = events.append
+    new = LogEvent.__new__
+    text_of = _TEXT
+    failed = 0
+    error: BaseException | None = None
+    for rec in items:
+        try:
+            if len(rec) != 8:  # a bridged record (severity text in slot 9): rare
+                event = materialize(rec, resource)
+            else:
+                ts, severity, msg, args, fields, logger, ctx, exc = rec
+                event_name = None
+                if fields:
+                    if "exc_info" in fields:
+                        del fields["exc_info"]
+                    if "event_name" in fields:
+                        name = fields.pop("event_name")
+                        if name is not None:
+                            event_name = str(name)
+                if args:
+                    body: Any = _format(msg, args)
+                elif type(msg) is str:
+                    body = msg
+                else:
+                    body = normalize_value(msg)
+                bound = logger._fields
+                if bound:
+                    merged = dict(bound)
+                    merged.update(fields)
+                    fields = merged
+                attributes = normalize_owned(fields) if fields else {}
+                if exc is not None:
+                    attributes.update(exception_attributes(exc))
+                # Every slot of LogEvent, in __slots__ order (a test checks none is
+                # left unset).
+                event = new(LogEvent)
+                event.attributes = attributes
+                event.body = body
+                event.context = ctx
+                event.event_name = event_name
+                event.exception = exc
+                event.instrumentation_scope = logger._scope
+                event.observed_timestamp = ts
+                event.resource = resource
+                event.severity_number = severity
+                event.severity_text = text_of[severity]
+                event.span_id = 0
+                event.timestamp = ts
+                event.trace_flags = 0
+                event.trace_id = 0
+            if enrich and event.context:
+                copy_span_context(event)
+                add_bound_context(event)
+        except Exception as exc:
+            failed += 1
+            error = exc
+            continue
+        append(event)
+    return events, failed, error
 
 
 def _format(msg: Any, args: tuple[Any, ...]) -> str:

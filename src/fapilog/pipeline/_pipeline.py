@@ -22,7 +22,7 @@ from fapilog.config import Settings
 from fapilog.exporters._registry import resolve_exporters
 from fapilog.pipeline import _capture, _lifecycle
 from fapilog.pipeline._batch import AsyncBatchProcessor, BatchOptions
-from fapilog.pipeline._materialize import materialize
+from fapilog.pipeline._materialize import materialize_batch
 from fapilog.pipeline._stats import Accounting, PipelineStats
 from fapilog.processors._builtin import (
     BaggageProcessor,
@@ -158,7 +158,9 @@ class Pipeline:
         self._policy = settings.overflow
         self._block_timeout = settings.block_timeout_ms / 1000
         self.resource = resource if resource is not None else default_resource(settings)
-        builtin: list[Processor] = [SpanContextProcessor(), BoundContextProcessor()]
+        self._span_processor = SpanContextProcessor()
+        self._bound_processor = BoundContextProcessor()
+        builtin: list[Processor] = [self._span_processor, self._bound_processor]
         if settings.baggage_keys:
             builtin.append(BaggageProcessor(settings.baggage_keys))
         # After the enrichers (so bound context and baggage are redacted too), before
@@ -435,36 +437,44 @@ class Pipeline:
             acct.taken += taken
             acct.processing += taken
         self._wake_waiters()
-        events: list[LogEvent] = []
-        filtered = failed = 0
-        resource = self.resource
         processors = self.processors
-        for rec in items:
-            try:
-                event = materialize(rec, resource)
-            except Exception as exc:
-                failed += 1
-                reporter.report("materialize", f"could not build an event: {exc!r}")
-                continue
-            keep = True
-            for processor in processors:
-                try:
-                    verdict = processor.on_emit(event)
-                except Exception as exc:
-                    failed += 1
-                    keep = False
-                    reporter.report(
-                        f"processor:{type(processor).__name__}",
-                        f"processor {type(processor).__name__} raised {type(exc).__name__}; "
-                        "event dropped",
-                    )
-                    break
-                if verdict is False:
-                    filtered += 1
-                    keep = False
-                    break
-            if keep:
-                events.append(event)
+        # The built-in span and bound-context enrichers lead the list: materialize
+        # does their work inline (free for an empty Context) unless the list changed.
+        enrich = (
+            len(processors) >= 2
+            and processors[0] is self._span_processor
+            and processors[1] is self._bound_processor
+        )
+        if enrich:
+            processors = processors[2:]
+        built, failed, error = materialize_batch(items, self.resource, enrich)
+        if failed:
+            reporter.report("materialize", f"could not build an event: {error!r}")
+        filtered = 0
+        if processors:
+            events: list[LogEvent] = []
+            for event in built:
+                keep = True
+                for processor in processors:
+                    try:
+                        verdict = processor.on_emit(event)
+                    except Exception as exc:
+                        failed += 1
+                        keep = False
+                        reporter.report(
+                            f"processor:{type(processor).__name__}",
+                            f"processor {type(processor).__name__} raised "
+                            f"{type(exc).__name__}; event dropped",
+                        )
+                        break
+                    if verdict is False:
+                        filtered += 1
+                        keep = False
+                        break
+                if keep:
+                    events.append(event)
+        else:
+            events = built
         with acct.lock:
             if acct.closed:
                 return taken

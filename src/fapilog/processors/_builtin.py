@@ -51,20 +51,25 @@ class SpanContextProcessor(Processor):
     """
 
     def on_emit(self, event: LogEvent) -> None:
-        ctx = event.context
-        if event.trace_id or not ctx:
-            return  # no Context, or an empty one: no span
-        if _SPAN_KEY is not None:
-            span: Any = ctx.get(_SPAN_KEY)  # what trace.get_current_span(ctx) reads, minus 3 calls
-            if span is None:
-                return
-        else:
-            span = trace.get_current_span(ctx)
-        span_context = span.get_span_context()
-        if span_context.is_valid:
-            event.trace_id = span_context.trace_id
-            event.span_id = span_context.span_id
-            event.trace_flags = int(span_context.trace_flags)
+        copy_span_context(event)
+
+
+def copy_span_context(event: LogEvent) -> None:
+    """What :class:`SpanContextProcessor` does (the pipeline also calls it directly)."""
+    ctx = event.context
+    if event.trace_id or not ctx:
+        return  # no Context, or an empty one: no span
+    if _SPAN_KEY is not None:
+        span: Any = ctx.get(_SPAN_KEY)  # what trace.get_current_span(ctx) reads, minus 3 calls
+        if span is None:
+            return
+    else:
+        span = trace.get_current_span(ctx)
+    span_context = span.get_span_context()
+    if span_context.is_valid:
+        event.trace_id = span_context.trace_id
+        event.span_id = span_context.span_id
+        event.trace_flags = int(span_context.trace_flags)
 
 
 class BaggageProcessor(Processor):
@@ -101,15 +106,20 @@ class BoundContextProcessor(Processor):
     """
 
     def on_emit(self, event: LogEvent) -> None:
-        if event.context is None:
-            return
-        bound: Mapping[str, Any] | None = event.context.get(BOUND_KEY)  # type: ignore[assignment]  # we store mappings
-        if not bound:
-            return
-        attributes = event.attributes
-        for key, value in bound.items():
-            if key not in attributes:
-                attributes[key] = normalize_value(value)
+        add_bound_context(event)
+
+
+def add_bound_context(event: LogEvent) -> None:
+    """What :class:`BoundContextProcessor` does (the pipeline also calls it directly)."""
+    if not event.context:
+        return
+    bound: Mapping[str, Any] | None = event.context.get(BOUND_KEY)  # type: ignore[assignment]  # we store mappings
+    if not bound:
+        return
+    attributes = event.attributes
+    for key, value in bound.items():
+        if key not in attributes:
+            attributes[key] = normalize_value(value)
 
 
 class LevelFilter(Processor):

@@ -1,0 +1,161 @@
+"""The worker's batch materialisation builds exactly what the one-at-a-time path builds."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+import fapilog
+from fapilog import LogEvent, Pipeline, Processor
+from fapilog._logger import _get_context
+from fapilog._normalize import normalize_owned
+from fapilog.pipeline._materialize import materialize, materialize_batch
+from fapilog.processors._builtin import BoundContextProcessor, SpanContextProcessor
+from support import RecordingExporter
+
+RESOURCE = Resource({"service.name": "materialize-test"})
+
+
+@pytest.fixture
+def pipeline() -> Any:
+    p = Pipeline(exporters=[], redaction=False, resource=RESOURCE)
+    yield p
+    p.shutdown(timeout=5)
+
+
+def _rec(logger: Any, msg: Any, args: tuple[Any, ...] = (), **fields: Any) -> tuple[Any, ...]:
+    return (time.time_ns(), 9, msg, args, fields, logger, _get_context(), None)
+
+
+def _slow(rec: tuple[Any, ...]) -> LogEvent:
+    """The reference: materialize() then the two built-in enrichers as processors."""
+    event = materialize(rec, RESOURCE)
+    SpanContextProcessor().on_emit(event)
+    BoundContextProcessor().on_emit(event)
+    return event
+
+
+def _records(pipeline: Any) -> list[tuple[Any, ...]]:
+    log = pipeline.get_logger("m")
+    bound = log.bind(tenant="t-1", status="bound-loses")
+    try:
+        raise ValueError("boom")
+    except ValueError as exc:
+        error = exc
+    recs = [
+        _rec(log, "plain", method="GET", status=200, ms=1.5, ok=True, none=None),
+        _rec(log, "no fields"),
+        _rec(log, "%s of %d", ("3", 4), k="v"),
+        _rec(log, "%d bad", ("x",)),
+        _rec(log, {"structured": [1, 2]}, k=1),
+        _rec(bound, "bound", status=201),
+        _rec(log, "big int", n=2**70, neg=-(2**64)),
+        _rec(log, "non-primitive", when=time.gmtime(0), data=b"\x00\x01", items=[1, {"a": 2}]),
+        _rec(log, "reserved", event_name="order.paid", exc_info=None, k="v"),
+        _rec(log, "empty key", **{"": "x", "k": "v"}),
+        (time.time_ns(), 17, "with exc", (), {"exc_info": True}, log, _get_context(), error),
+        # The stdlib bridge's nine-slot record (its own severity text).
+        (time.time_ns(), 13, "bridged", (), {"k": "v"}, log, _get_context(), None, "WARNING"),
+    ]
+    tracer = TracerProvider().get_tracer("t")
+    with tracer.start_as_current_span("s"), fapilog.bind_context(request_id="r-9", k="ctx-loses"):
+        recs.append(_rec(log, "in span", k="v"))
+        recs.append(_rec(bound, "in span, bound logger"))
+    token = otel_context.attach(
+        trace.set_span_in_context(trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT))
+    )
+    try:
+        recs.append(_rec(log, "invalid span"))
+    finally:
+        otel_context.detach(token)
+    return recs
+
+
+def test_batch_builds_the_same_events_as_materialize_plus_enrichers(pipeline: Any) -> None:
+    recs = _records(pipeline)
+    # Both paths pop reserved keys from the call's own dict: give each its own copy.
+    expected = [_slow((*r[:4], dict(r[4]), *r[5:])) for r in recs]
+    built, failed, error = materialize_batch(
+        [(*r[:4], dict(r[4]), *r[5:]) for r in recs], RESOURCE, True
+    )
+    assert (failed, error) == (0, None)
+    assert built == expected
+    by_body = {e.body: e for e in built if isinstance(e.body, str)}
+    assert by_body["in span"].trace_id != 0
+    assert by_body["in span"].attributes == {"k": "v", "request_id": "r-9"}
+    assert by_body["in span, bound logger"].attributes["tenant"] == "t-1"
+    assert by_body["bound"].attributes["status"] == 201
+    assert by_body["big int"].attributes == {"n": str(2**70), "neg": str(-(2**64))}
+    assert by_body["reserved"].event_name == "order.paid"
+    assert "exc_info" not in by_body["reserved"].attributes
+    assert by_body["with exc"].attributes["exception.type"] == "ValueError"
+    assert by_body["bridged"].severity_text == "WARNING"
+    assert by_body["3 of 4"].body == "3 of 4"
+    assert by_body["invalid span"].trace_id == 0
+
+
+def test_every_slot_is_set_on_the_fast_path(pipeline: Any) -> None:
+    (event,), _, _ = materialize_batch([_rec(pipeline.get_logger("m"), "x")], RESOURCE, False)
+    for name in LogEvent.__slots__:
+        getattr(event, name)  # AttributeError if the fast path forgot a slot
+
+
+def test_without_enrich_the_context_is_left_to_the_processors(pipeline: Any) -> None:
+    log = pipeline.get_logger("m")
+    with fapilog.bind_context(request_id="r-1"):
+        rec = _rec(log, "x")
+    (event,), _, _ = materialize_batch([rec], RESOURCE, False)
+    assert "request_id" not in event.attributes
+    (event,), _, _ = materialize_batch([rec], RESOURCE, True)
+    assert event.attributes["request_id"] == "r-1"
+
+
+def test_a_record_that_cannot_be_built_is_counted_and_the_rest_go_on(pipeline: Any) -> None:
+    log = pipeline.get_logger("m")
+    bad = (time.time_ns(), 99, "severity out of range", (), {}, log, _get_context(), None)
+    built, failed, error = materialize_batch([_rec(log, "a"), bad, _rec(log, "b")], RESOURCE, True)
+    assert [e.body for e in built] == ["a", "b"]
+    assert failed == 1
+    assert isinstance(error, KeyError)
+
+
+def test_normalize_owned_returns_the_same_dict_only_when_nothing_changes() -> None:
+    fields: dict[Any, Any] = {"s": "x", "i": 2**63 - 1, "f": 1.5, "b": False, "n": None}
+    assert normalize_owned(fields) is fields
+    for odd in ({"i": 2**63}, {"": 1}, {1: "x"}, {"t": (1, 2)}, {"e": b"x"}):
+        out = normalize_owned(dict(odd))
+        assert out is not odd
+        assert all(type(k) is str and k for k in out)
+    assert normalize_owned({"i": 2**63}) == {"i": str(2**63)}
+    assert normalize_owned({"t": (1, 2)}) == {"t": [1, 2]}
+
+
+class _Tag(Processor):
+    def __init__(self) -> None:
+        self.saw_trace: list[int] = []
+
+    def on_emit(self, event: LogEvent) -> None:
+        self.saw_trace.append(event.trace_id)
+
+
+def test_a_changed_processor_list_is_honoured_by_the_pipeline() -> None:
+    """Enrichers removed or reordered by the user are not silently re-applied."""
+    rec = RecordingExporter()
+    p = Pipeline(exporters=[rec], redaction=False, resource=RESOURCE)
+    tag = _Tag()
+    p.processors[:] = [tag, p.processors[0]]  # observe before the span processor; no bound
+    log = p.get_logger("m")
+    tracer = TracerProvider().get_tracer("t")
+    with tracer.start_as_current_span("s"), fapilog.bind_context(request_id="r-1"):
+        log.info("x")
+    assert p.shutdown(timeout=5)
+    (event,) = rec.events
+    assert tag.saw_trace == [0]  # the tag ran before any enrichment
+    assert event.trace_id != 0
+    assert "request_id" not in event.attributes
