@@ -166,3 +166,109 @@ def test_nan_and_infinities_keep_their_bits() -> None:
     record = record.scope_logs[0].log_records[0]
     assert math.isnan(record.body.double_value)
     assert [kv.value.double_value for kv in record.attributes] == [math.inf, -math.inf]
+
+
+# -- request splitting: exact limits, interleaved groups, oversized records ---------
+#
+# The splitter works out, once per run of records of one resource and scope, how many
+# bytes of records still fit, rather than re-adding the framing of every enclosing
+# message for every record. These pin that it splits exactly where the reference does.
+
+
+def single_request_size(batch: list[LogEvent]) -> int:
+    (request,) = split_wire(batch, None).requests
+    return request.size
+
+
+def test_a_request_fills_up_to_the_exact_limit() -> None:
+    """At limit = the size of the first k records, a request takes exactly k records;
+    one byte less, k - 1. Body lengths make the ScopeLogs, ResourceLogs and record
+    lengths cross the one/two and two/three byte varint boundaries."""
+    resource = Resource({"service.name": "exact"})
+    scope = InstrumentationScope("exact")
+    bodies = [0, 1, 60, 61, 62, 63, 64, 120, 125, 126, 127, 128, 200, 5000, 10000, 16380]
+    batch = [
+        LogEvent(timestamp=1, body="b" * n, resource=resource, instrumentation_scope=scope)
+        for n in bodies
+    ]
+    for k in range(1, len(batch) + 1):
+        limit = single_request_size(batch[:k])
+        first = split_wire(batch, limit).requests[0]
+        assert (first.records, first.size) == (k, limit)
+        assert_same_split(batch, limit)
+        assert_same_split(batch, limit - 1)
+        if k > 1:
+            assert split_wire(batch, limit - 1).requests[0].records == k - 1
+
+
+def test_interleaved_resources_and_scopes_split_as_the_reference_at_every_limit() -> None:
+    """Several resources and scopes, interleaved and coming back, at every limit from
+    nothing fits to everything fits in one request."""
+    a = Resource({"service.name": "a"})
+    b = Resource({"service.name": "b", "n": 1}, schema_url="https://example.com/s")
+    b_again = Resource({"service.name": "b", "n": 1}, schema_url="https://example.com/s")
+    x, y = InstrumentationScope("x"), InstrumentationScope("y", "1.0")
+    layout = [(a, x), (a, x), (b, y), (a, y), (b_again, y), (a, x), (b, None), (a, None)]
+    batch = [
+        LogEvent(
+            timestamp=i + 1,
+            body="m" * (i * 13 % 50),
+            attributes={"i": i},
+            resource=res,
+            instrumentation_scope=scope,
+        )
+        for i, (res, scope) in enumerate(layout * 2)
+    ]
+    for limit in range(single_request_size(batch) + 2):
+        assert_same_split(batch, limit)
+
+
+def test_records_too_large_alone_are_dropped_wherever_they_are() -> None:
+    """First, last, and opening a new resource or scope in a request that holds
+    records: dropped, with no empty ResourceLogs or ScopeLogs left behind."""
+    a, b = Resource({"service.name": "a"}), Resource({"service.name": "b"})
+    x, y = InstrumentationScope("x"), InstrumentationScope("y")
+    big, small = "x" * 3000, "small"
+    batch = [
+        LogEvent(timestamp=1, body=big, resource=a, instrumentation_scope=x),
+        LogEvent(timestamp=1, body=small, resource=a, instrumentation_scope=x),
+        LogEvent(timestamp=1, body=big, resource=b, instrumentation_scope=x),
+        LogEvent(timestamp=1, body=small, resource=a, instrumentation_scope=x),
+        LogEvent(timestamp=1, body=big, resource=a, instrumentation_scope=y),
+        LogEvent(timestamp=1, body=small, resource=a, instrumentation_scope=x),
+        LogEvent(timestamp=1, body=big, resource=a, instrumentation_scope=x),
+    ]
+    result = split_wire(batch, 1024)
+    assert result.dropped == 4
+    # A record that does not fit ends the request, even if it then does not fit alone.
+    assert [r.records for r in result.requests] == [1, 1, 1]
+    for request in result.requests:
+        parsed = ExportLogsServiceRequest.FromString(request.payload)
+        assert [len(rl.scope_logs) for rl in parsed.resource_logs] == [1]
+    for limit in (1024, 100, 60):
+        assert_same_split(batch, limit)
+
+
+def test_a_limit_below_the_resource_and_scope_drops_everything() -> None:
+    resource = Resource({"service.name": "s" * 100})
+    batch = [LogEvent(timestamp=0, resource=resource) for _ in range(3)]  # empty records
+    assert single_request_size(batch[:1]) > 100
+    result = split_wire(batch, 100)
+    assert (result.requests, result.dropped) == ([], 3)
+    for limit in (0, 1, 2, 100, single_request_size(batch[:1]), single_request_size(batch)):
+        assert_same_split(batch, limit)
+
+
+def test_many_records_cross_the_three_byte_length_varints() -> None:
+    """Requests of 16 KiB and more (ScopeLogs and ResourceLogs lengths of 3 bytes),
+    split at limits around that boundary."""
+    resource = Resource({"service.name": "many"})
+    batch = [
+        LogEvent(timestamp=i + 1, body="r" * 90, attributes={"n": i}, resource=resource)
+        for i in range(200)
+    ]
+    sizes = [single_request_size(batch[:k]) for k in range(1, len(batch) + 1)]
+    crossing = next(k for k, size in enumerate(sizes) if size > 16384 + 5)
+    for size in sizes[crossing - 3 : crossing + 3]:
+        for limit in (size - 1, size, size + 1):
+            assert_same_split(batch, limit)

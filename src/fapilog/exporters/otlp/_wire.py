@@ -14,11 +14,21 @@ Same rules as the reference encoder: records are grouped into ``ResourceLogs`` â
 ``ScopeLogs`` in order of first appearance, each request stays within the byte limit
 (sizes are exact, they are the lengths of the bytes), a record too big for any request
 is dropped and counted, and no value makes encoding raise.
+
+It runs on the pipeline's worker thread, holding the GIL, so its cost per record
+limits throughput. The hot path is therefore written for CPython's interpreter: one
+list of byte strings per record, joined once; fixed-layout fields packed by one
+``struct`` call or taken from small precomputed tables; whole encoded fields of
+frequent attributes cached; and no per-record size bookkeeping of the enclosing
+messages: a record is checked against a bound worked out when the resource or scope
+changes, and the exact request size is computed only near the limit (see
+:class:`_Chunk`).
 """
 
 from __future__ import annotations
 
 import struct
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,12 +48,14 @@ _UINT64_MASK = 2**64 - 1
 _ID128_MASK = 2**128 - 1
 
 _pack_double = struct.Struct("<d").pack
-_pack_fixed64 = struct.Struct("<Q").pack
 _pack_fixed32 = struct.Struct("<I").pack
-_SMALL = [bytes((i,)) for i in range(128)]
+_pack_tagged_fixed64 = struct.Struct("<BQ").pack  # a one-byte field tag, then a fixed64
+_pack_6_bytes = struct.Struct("6B").pack
+_SMALL = [bytes((i,)) for i in range(128)]  # one-byte varints
+_CONTINUED = [bytes((i | 0x80,)) for i in range(128)]  # a varint's non-final bytes
 
 # Field tags (field number << 3 | wire type) of the messages written here.
-_LR_TIME = b"\x09"  # LogRecord.time_unix_nano, fixed64
+_LR_TIME = 0x09  # LogRecord.time_unix_nano, fixed64 (an int: for _pack_tagged_fixed64)
 _LR_SEVERITY = b"\x10"  # LogRecord.severity_number, varint
 _LR_TEXT = b"\x1a"  # LogRecord.severity_text
 _LR_BODY = b"\x2a"  # LogRecord.body, AnyValue
@@ -51,7 +63,7 @@ _LR_ATTR = b"\x32"  # LogRecord.attributes, KeyValue
 _LR_FLAGS = b"\x45"  # LogRecord.flags, fixed32
 _LR_TRACE = b"\x4a\x10"  # LogRecord.trace_id, 16 bytes
 _LR_SPAN = b"\x52\x08"  # LogRecord.span_id, 8 bytes
-_LR_OBSERVED = b"\x59"  # LogRecord.observed_time_unix_nano, fixed64
+_LR_OBSERVED = 0x59  # LogRecord.observed_time_unix_nano, fixed64 (an int, as _LR_TIME)
 _LR_EVENT = b"\x62"  # LogRecord.event_name
 _AV_STRING = b"\x0a"
 _AV_TRUE = b"\x10\x01"
@@ -67,13 +79,20 @@ _ITEM = b"\x0a"  # ArrayValue.values / KeyValueList.values / request.resource_lo
 _RL_SCOPE_LOGS = b"\x12"  # ResourceLogs.scope_logs
 _SL_RECORDS = b"\x12"  # ScopeLogs.log_records
 
-_KEY_CACHE_MAX = 4096
+# LogRecord.flags fields by flags byte (b"" for 0, which is not written).
+_FLAGS = [b""] + [_LR_FLAGS + _pack_fixed32(flags) for flags in range(1, 256)]
+
+# Head of a string body of n < 126 UTF-8 bytes: LogRecord.body tag, AnyValue length
+# (n + 2, one byte), AnyValue.string_value tag, n. Longer: _string_value_head.
+_SHORT_BODY_HEADS = [bytes((0x2A, n + 2, 0x0A, n)) for n in range(126)]
 
 
 def _varint(value: int) -> bytes:
     """Unsigned varint of ``0 <= value < 2**64``."""
     if value < 128:
         return _SMALL[value]
+    if value < 16384:  # two bytes: concatenating table entries beats the loop below
+        return _CONTINUED[value & 0x7F] + _SMALL[value >> 7]
     out = bytearray()
     while value > 127:
         out.append((value & 0x7F) | 0x80)
@@ -132,6 +151,9 @@ def _any(value: object) -> bytes:
     return _string_any(str(value))
 
 
+_KEY_CACHE_MAX = 4096  # entries of each cache by key (and of _RecordHeads)
+
+
 class _Keys(dict[str, bytes]):
     """``KeyValue.key`` field bytes by key: attribute keys repeat endlessly."""
 
@@ -147,27 +169,84 @@ class _Keys(dict[str, bytes]):
 _keys = _Keys()
 
 
+class _DoubleHeads(dict[str, bytes]):
+    """All of a record's ``key: <float>`` attribute field but the 8 bytes of the double.
+
+    A double's ``AnyValue`` always takes 9 bytes (tag, fixed64), so everything in
+    front of the value depends on the key alone: ``LogRecord.attributes`` tag,
+    ``KeyValue`` length, the key field, ``KeyValue.value`` tag and length (9) and
+    ``AnyValue.double_value`` tag. Cached by key, as :class:`_Keys` is.
+    """
+
+    def __missing__(self, key: str) -> bytes:
+        head = _keys[key]
+        encoded = _LR_ATTR + _varint(len(head) + 11) + head + b"\x12\x09" + _AV_DOUBLE
+        if len(self) >= _KEY_CACHE_MAX:
+            self.clear()
+        self[key] = encoded
+        return encoded
+
+
+_double_heads = _DoubleHeads()
+
+# Whole encoded fields of frequent attributes ("method": "GET", "status": 200), by
+# (key, value), one dict per field tag: record attributes and nested KeyValueLists.
+# Only keys of type str with values of type int, or of type str and at most
+# _CACHED_VALUE_LEN characters, are looked up or stored (exact types: the callers
+# check), so (key, value) is unambiguous: a str never equals an int, and True or 1.0
+# (both == 1) never get here.
+_FieldCache = dict[tuple[str, int | str], bytes]
+_attribute_fields: _FieldCache = {}
+_item_fields: _FieldCache = {}
+_FIELD_CACHE_MAX = 8192
+_CACHED_VALUE_LEN = 64
+
+
+def _new_field(cache: _FieldCache, key: str, value: int | str, tag: bytes) -> bytes:
+    """Encode and cache the ``key: value`` field missing from ``cache`` (``type(value)``
+    exactly int, or str of at most ``_CACHED_VALUE_LEN`` characters)."""
+    field = _key_value(_keys[key], value, tag)
+    if len(cache) >= _FIELD_CACHE_MAX:
+        cache.clear()
+    cache[key, value] = field
+    return field
+
+
+def _string_field(head: bytes, value: str, tag: bytes) -> bytes:
+    """``_key_value(head, value, tag)`` for a string ``value``, with less copying."""
+    try:
+        data = value.encode()
+    except UnicodeEncodeError:  # lone surrogates
+        data = value.encode("utf-8", "replace")
+    value_head = _string_value_head(0x12, len(data))  # KeyValue.value tag to string length
+    return b"".join((tag, _varint(len(head) + len(value_head) + len(data)), head, value_head, data))
+
+
+def _other_key(key: object) -> bytes:
+    """``KeyValue.key`` field bytes of a key that is not a ``str``: its ``str()``."""
+    data = _utf8(str(key))
+    return _KV_KEY + _varint(len(data)) + data if data else b""
+
+
 def _key_values(mapping: Mapping[Any, Any], tag: bytes = _ITEM) -> bytes:
-    """Repeated ``KeyValue`` fields (each under ``tag``) for ``mapping``'s items."""
+    """Repeated ``KeyValue`` fields (each under ``tag``) for ``mapping``'s items.
+
+    :func:`_record` has its own copy of this loop for the record's attributes.
+    """
+    cache = _attribute_fields if tag is _LR_ATTR else _item_fields
     out = []
     for key, value in mapping.items():
+        if type(key) is not str:
+            out.append(_key_value(_other_key(key), value, tag))
+            continue
         cls = type(value)
-        if type(key) is str:
-            if (cls is str and len(value) <= _CACHED_VALUE_LEN) or cls is int:
-                cache_key = (tag, key, value, cls)
-                field = _fields.get(cache_key)
-                if field is None:
-                    field = _key_value(_keys[key], value, tag)
-                    if len(_fields) >= _FIELD_CACHE_MAX:
-                        _fields.clear()
-                    _fields[cache_key] = field
-                out.append(field)
-                continue
-            head = _keys[key]
+        if (cls is str and len(value) <= _CACHED_VALUE_LEN) or cls is int:
+            field = cache.get((key, value))
+            if field is None:
+                field = _new_field(cache, key, value, tag)
+            out.append(field)
         else:
-            data = _utf8(str(key))
-            head = _KV_KEY + _varint(len(data)) + data if data else b""
-        out.append(_key_value(head, value, tag))
+            out.append(_key_value(_keys[key], value, tag))
     return b"".join(out)
 
 
@@ -178,41 +257,88 @@ def _key_value(head: bytes, value: object, tag: bytes) -> bytes:
     return tag + _varint(len(kv)) + kv
 
 
-# Whole encoded fields of frequent attributes ("method": "GET", "status": 200), by
-# (tag, key, value, type): the type keeps 1, True and 1.0 apart.
-_fields: dict[tuple[bytes, str, object, type], bytes] = {}
-_FIELD_CACHE_MAX = 8192
-_CACHED_VALUE_LEN = 64
+def _string_value_head(tag: int, size: int) -> bytes:
+    """Field ``tag``, length and string tag and length of an ``AnyValue`` holding a
+    string of ``size`` UTF-8 bytes: all but the string itself."""
+    value_size = size + 3
+    if size >= 128 and value_size < 16384:  # two-byte lengths: one struct call
+        return _pack_6_bytes(
+            tag, value_size & 0x7F | 0x80, value_size >> 7, 0x0A, size & 0x7F | 0x80, size >> 7
+        )
+    length = _varint(size)
+    return _SMALL[tag] + _varint(1 + len(length) + size) + _AV_STRING + length
 
 
 def _record(event: LogEvent) -> bytes:
-    """The serialised ``LogRecord`` for ``event``."""
-    parts = []
+    """The serialised ``LogRecord`` for ``event``.
+
+    Fields in field-number order, as protobuf serialises them. Empty byte strings in
+    ``parts`` are harmless (the join drops them), which saves a test here and there.
+    """
     ts = event.timestamp
-    if ts > 0:
-        parts.append(_LR_TIME + _pack_fixed64(ts & _UINT64_MASK))
-    severity_key = (event.severity_number, event.severity_text)
-    severity = _severities.get(severity_key)
-    if severity is None:
-        severity = _severity_fields(*severity_key)
-    if severity:
-        parts.append(severity)
-    body = event.body
-    if body is not None:
-        encoded = _any(body)
-        parts.append(_LR_BODY + _varint(len(encoded)) + encoded)
-    if event.attributes:
-        parts.append(_key_values(event.attributes, _LR_ATTR))
-    flags = event.trace_flags & 0xFF
-    if flags:
-        parts.append(_LR_FLAGS + _pack_fixed32(flags))
-    if event.trace_id:
-        parts.append(_LR_TRACE + (event.trace_id & _ID128_MASK).to_bytes(16, "big"))
-    if event.span_id:
-        parts.append(_LR_SPAN + (event.span_id & _UINT64_MASK).to_bytes(8, "big"))
     observed = event.observed_timestamp
-    if observed > 0:
-        parts.append(_LR_OBSERVED + _pack_fixed64(observed & _UINT64_MASK))
+    try:  # masking to 64 bits only when it is needed (rarely) saves time
+        time = _pack_tagged_fixed64(_LR_TIME, ts) if ts > 0 else b""
+        observed_time = _pack_tagged_fixed64(_LR_OBSERVED, observed) if observed > 0 else b""
+    except struct.error:  # 2**64 or more: wrapped, as the reference does
+        time = _pack_tagged_fixed64(_LR_TIME, ts & _UINT64_MASK) if ts > 0 else b""
+        observed_time = (
+            _pack_tagged_fixed64(_LR_OBSERVED, observed & _UINT64_MASK) if observed > 0 else b""
+        )
+    severity = _severities.get((event.severity_number, event.severity_text))
+    if severity is None:
+        severity = _severity_fields(event.severity_number, event.severity_text)
+    body = event.body
+    if type(body) is str:
+        try:
+            data = body.encode()
+        except UnicodeEncodeError:  # lone surrogates
+            data = body.encode("utf-8", "replace")
+        size = len(data)
+        parts = [
+            time,
+            severity,
+            _SHORT_BODY_HEADS[size] if size < 126 else _string_value_head(0x2A, size),
+            data,
+        ]
+    elif body is None:
+        parts = [time, severity]
+    else:
+        encoded = _any(body)
+        parts = [time, severity, _LR_BODY + _varint(len(encoded)) + encoded]
+    attributes = event.attributes
+    if attributes:
+        # _key_values(attributes, _LR_ATTR), inlined, with fast paths for floats and
+        # long strings.
+        for key, value in attributes.items():
+            if type(key) is not str:
+                parts.append(_key_value(_other_key(key), value, _LR_ATTR))
+                continue
+            cls = type(value)
+            if cls is str:
+                if len(value) > _CACHED_VALUE_LEN:
+                    parts.append(_string_field(_keys[key], value, _LR_ATTR))
+                    continue
+            elif cls is float:
+                parts.append(_double_heads[key])
+                parts.append(_pack_double(value))
+                continue
+            elif cls is not int:
+                parts.append(_key_value(_keys[key], value, _LR_ATTR))
+                continue
+            field = _attribute_fields.get((key, value))
+            if field is None:
+                field = _new_field(_attribute_fields, key, value, _LR_ATTR)
+            parts.append(field)
+    if event.trace_flags:
+        parts.append(_FLAGS[event.trace_flags & 0xFF])
+    if event.trace_id:
+        parts.append(_LR_TRACE)
+        parts.append((event.trace_id & _ID128_MASK).to_bytes(16, "big"))
+    if event.span_id:
+        parts.append(_LR_SPAN)
+        parts.append((event.span_id & _UINT64_MASK).to_bytes(8, "big"))
+    parts.append(observed_time)
     if event.event_name:
         data = _utf8(event.event_name)
         parts.append(_LR_EVENT + _varint(len(data)) + data)
@@ -231,6 +357,24 @@ def _severity_fields(number: int, text: str | None) -> bytes:
     if len(_severities) < 256:
         _severities[number, text] = out
     return out
+
+
+class _RecordHeads(dict[int, bytes]):
+    """``ScopeLogs.log_records`` tag and length varint, by record length.
+
+    A memo of a function of the length alone: records fall in a narrow range of
+    lengths, and a lookup costs a third of writing a two-byte varint.
+    """
+
+    def __missing__(self, size: int) -> bytes:
+        head = _SL_RECORDS + _varint(size)
+        if len(self) >= _KEY_CACHE_MAX:
+            self.clear()
+        self[size] = head
+        return head
+
+
+_record_heads = _RecordHeads()
 
 
 def _split_tail(message: Any) -> tuple[bytes, bytes]:
@@ -295,73 +439,158 @@ class WireSplit:
     dropped: int
 
 
-class _Chunk:
-    """The records of one request under construction, and its exact size."""
+_UNLIMITED = sys.maxsize  # room when there is no size limit
 
-    __slots__ = ("records", "size", "tree")
+
+class _ScopeSlot:
+    """One ``ScopeLogs`` of a request under construction."""
+
+    __slots__ = ("pieces", "size")
 
     def __init__(self) -> None:
-        # resource index -> [ResourceLogs size, {scope index -> [ScopeLogs size, records]}]
-        self.tree: dict[int, list[Any]] = {}
-        self.size = 0
-        self.records = 0
+        self.pieces: list[bytes] = []  # framed records: head, record, head, record, ...
+        self.size = 0  # their bytes (as of the last switch away from this slot)
 
-    def try_add(
-        self,
-        groups: _Groups[_Group, _Group],
-        res: int,
-        scope: int,
-        record: bytes,
-        limit: int | None,
-    ) -> bool:
-        resource_slot = self.tree.get(res)
-        scope_slot = resource_slot[1].get(scope) if resource_slot is not None else None
-        record_size = _framed(len(record))
-        if scope_slot is None:
-            old_scope = None
-            new_scope = groups.scope_pbs[scope].size + record_size
-        else:
-            old_scope = scope_slot[0]
-            new_scope = old_scope + record_size
-        if resource_slot is None:
-            old_resource = None
-            new_resource = groups.resource_pbs[res].size + _framed(new_scope)
-        else:
-            old_resource = resource_slot[0]
-            new_resource = old_resource + _framed(new_scope)
-            if old_scope is not None:
-                new_resource -= _framed(old_scope)
-        total = self.size + _framed(new_resource)
-        if old_resource is not None:
-            total -= _framed(old_resource)
-        if limit is not None and total > limit:
-            return False
-        if resource_slot is None:
-            resource_slot = self.tree[res] = [new_resource, {}]
-        else:
-            resource_slot[0] = new_resource
-        if scope_slot is None:
-            resource_slot[1][scope] = [new_scope, [record]]
-        else:
-            scope_slot[0] = new_scope
-            scope_slot[1].append(record)
-        self.size = total
-        self.records += 1
-        return True
 
-    def build(self, groups: _Groups[_Group, _Group]) -> WireRequest:
+class _Chunk:
+    """The records of one request under construction.
+
+    Records go to one *open* ``ScopeLogs`` at a time (:meth:`switch` opens another):
+    :func:`split_wire` appends framed records to its list itself and counts their
+    bytes (``used``) against the ``room`` that :meth:`switch` returned, so a record
+    costs no size bookkeeping here, and a change of resource or scope little.
+
+    ``room`` errs on the safe side, cheaply: it counts the length varint of every
+    ``ResourceLogs`` and ``ScopeLogs`` at as many bytes as the limit's own varint
+    takes, which none takes in a request within the limit (no length is more than the
+    request size). So records within ``room`` surely fit. Past it, :meth:`fits`
+    computes the exact size; that happens only in the last few bytes before the limit
+    (at most ``lengths`` times the varint size of the limit), about once a request.
+    """
+
+    __slots__ = (
+        "_length_bytes",
+        "_open",
+        "_open_res",
+        "_open_scope",
+        "filled",
+        "fixed",
+        "groups",
+        "lengths",
+        "limit",
+        "tree",
+    )
+
+    def __init__(self, groups: _Groups[_Group, _Group], limit: int | None) -> None:
+        self.groups = groups
+        self.limit = limit
+        # resource group -> scope group -> slot, in order of first record
+        self.tree: dict[int, dict[int, _ScopeSlot]] = {}
+        self.fixed = 0  # bytes of all but records and lengths: tags, resources, scopes
+        self.lengths = 0  # how many ResourceLogs and ScopeLogs lengths there are
+        self.filled = 0  # bytes of framed records (as of the last switch)
+        self._length_bytes = len(_varint(max(limit or 0, 0)))  # the most a length takes
+        self._open: _ScopeSlot | None = None
+        self._open_res = self._open_scope = 0  # groups of the open slot
+
+    def switch(self, used: int, res: int, scope: int) -> tuple[list[bytes], int]:
+        """Close the open slot and open the ``ScopeLogs`` of groups ``res``/``scope``.
+
+        Args:
+            used: bytes of framed records added to the open slot since it was opened.
+            res: resource group of the slot to open.
+            scope: scope group of the slot to open.
+
+        Returns:
+            The list to append its framed records to (record head, then record), and
+            the room: records of at most that many bytes surely fit (more may; ask
+            :meth:`fits`).
+        """
+        self._close(used)
+        scopes = self.tree.get(res)
+        if scopes is None:
+            scopes = self.tree[res] = {}
+            self.fixed += 1 + self.groups.resource_pbs[res].size  # 1: the field tag
+            self.lengths += 1
+        slot = scopes.get(scope)
+        if slot is None:
+            slot = scopes[scope] = _ScopeSlot()
+            self.fixed += 1 + self.groups.scope_pbs[scope].size
+            self.lengths += 1
+        self._open, self._open_res, self._open_scope = slot, res, scope
+        if self.limit is None:
+            return slot.pieces, _UNLIMITED
+        unknown = self.lengths * self._length_bytes
+        return slot.pieces, self.limit - self.fixed - unknown - self.filled
+
+    def _close(self, used: int) -> None:
+        slot = self._open
+        if slot is None:
+            return
+        self._open = None
+        slot.size += used
+        self.filled += used
+        if slot.pieces:
+            return
+        # Nothing was added: no empty ScopeLogs (nor ResourceLogs). Gone, it takes its
+        # place in the order from its first record, should one come.
+        scopes = self.tree[self._open_res]
+        del scopes[self._open_scope]
+        self.fixed -= 1 + self.groups.scope_pbs[self._open_scope].size
+        self.lengths -= 1
+        if not scopes:
+            del self.tree[self._open_res]
+            self.fixed -= 1 + self.groups.resource_pbs[self._open_res].size
+            self.lengths -= 1
+
+    def fits(self, used: int) -> bool:
+        """Whether the request, with ``used`` bytes of framed records added to the open
+        slot since it was opened, is within the limit (exactly)."""
+        if self.limit is None:
+            return True
+        resource_sizes, _ = self._sizes(used)
+        return sum(_framed(size) for size in resource_sizes) <= self.limit
+
+    def _sizes(self, used: int) -> tuple[list[int], list[int]]:
+        """Exact sizes of the ``ResourceLogs`` and of the ``ScopeLogs``, in order, with
+        ``used`` more bytes of records in the open slot."""
+        groups = self.groups
+        resource_sizes = []
+        scope_sizes = []
+        for res, slots in self.tree.items():
+            resource_size = groups.resource_pbs[res].size
+            for scope, slot in slots.items():
+                size = groups.scope_pbs[scope].size + slot.size
+                if slot is self._open:
+                    size += used
+                scope_sizes.append(size)
+                resource_size += _framed(size)
+            resource_sizes.append(resource_size)
+        return resource_sizes, scope_sizes
+
+    def finish(self, used: int) -> WireRequest:
+        """The request, ``used`` bytes of framed records having been added to the open
+        slot since it was opened."""
+        self._close(used)
+        groups = self.groups
+        resource_sizes, scope_sizes = self._sizes(0)
+        scope_size = iter(scope_sizes)
         out: list[bytes] = []
-        for res, (resource_size, scopes) in self.tree.items():
+        records = 0
+        for (res, slots), resource_size in zip(self.tree.items(), resource_sizes, strict=True):
             group = groups.resource_pbs[res]
             out += (_ITEM, _varint(resource_size), group.head)
-            for scope, (scope_size, records) in scopes.items():
+            for scope, slot in slots.items():
                 scope_group = groups.scope_pbs[scope]
-                out += (_RL_SCOPE_LOGS, _varint(scope_size), scope_group.head)
-                for record in records:
-                    out += (_SL_RECORDS, _varint(len(record)), record)
+                out += (_RL_SCOPE_LOGS, _varint(next(scope_size)), scope_group.head)
+                out += slot.pieces
                 out.append(scope_group.tail)
+                records += len(slot.pieces) // 2
             out.append(group.tail)
-        return WireRequest(b"".join(out), self.records)
+        return WireRequest(b"".join(out), records)
+
+
+_NOTHING: Any = object()  # no resource or scope seen yet
 
 
 def split_wire(batch: Sequence[LogEvent], max_request_bytes: int | None) -> WireSplit:
@@ -378,28 +607,43 @@ def split_wire(batch: Sequence[LogEvent], max_request_bytes: int | None) -> Wire
         The requests and the number of records dropped for being too big on their own.
     """
     groups = _groups()
+    heads = _record_heads
     requests: list[WireRequest] = []
     dropped = 0
-    chunk = _Chunk()
-    last_resource: Any = None
-    last_scope: Any = None
-    res = scope = 0
+    chunk = _Chunk(groups, max_request_bytes)
+    last_resource = last_scope = _NOTHING
+    res = scope = 0  # groups of the open slot
+    pieces: list[bytes] = []  # the open slot's framed records
+    room = used = 0  # bytes of framed records that surely fit in the open slot, added to it
     for event in batch:
-        if event.resource is not last_resource:
+        if event.resource is not last_resource or event.instrumentation_scope is not last_scope:
             last_resource = event.resource
-            res = groups.resource(last_resource)
-        if event.instrumentation_scope is not last_scope or last_scope is None:
             last_scope = event.instrumentation_scope
+            res = groups.resource(last_resource)
             scope = groups.scope(last_scope)
+            pieces, room = chunk.switch(used, res, scope)
+            used = 0
         record = _record(event)
-        if chunk.try_add(groups, res, scope, record, max_request_bytes):
+        size = len(record)
+        head = heads[size]
+        framed = len(head) + size
+        used += framed
+        if used <= room or chunk.fits(used):
+            pieces.append(head)
+            pieces.append(record)
             continue
-        if chunk.records:
-            requests.append(chunk.build(groups))
-            chunk = _Chunk()
-            if chunk.try_add(groups, res, scope, record, max_request_bytes):
+        used -= framed
+        if used or chunk.filled:  # full: send what it holds, retry in a new request
+            requests.append(chunk.finish(used))
+            chunk = _Chunk(groups, max_request_bytes)
+            pieces, room = chunk.switch(0, res, scope)
+            used = framed
+            if used <= room or chunk.fits(used):
+                pieces.append(head)
+                pieces.append(record)
                 continue
+            used = 0
         dropped += 1
-    if chunk.records:
-        requests.append(chunk.build(groups))
+    if used or chunk.filled:
+        requests.append(chunk.finish(used))
     return WireSplit(requests, dropped)
