@@ -39,6 +39,51 @@ def test_partial_batches_go_out_after_the_schedule_delay() -> None:
     pipeline.shutdown()
 
 
+def _wait_for(exporter: RecordingExporter, n: int, timeout: float) -> float:
+    """Seconds until ``exporter`` holds ``n`` events (inf if it never does in time)."""
+    started = time.monotonic()
+    while len(exporter.events) < n:
+        if time.monotonic() - started > timeout:
+            return float("inf")
+        time.sleep(0.002)
+    return time.monotonic() - started
+
+
+def test_a_bursts_tail_leaves_without_waiting_out_the_schedule_delay() -> None:
+    """After a full batch, the partial one goes once the buffer is quiet, not after 10 s."""
+    exporter = RecordingExporter()
+    pipeline = Pipeline(exporters=[exporter], max_export_batch_size=10, schedule_delay_ms=10_000)
+    log = pipeline.get_logger("x")
+    for burst in range(3):
+        for i in range(25):  # two full batches and a tail of 5
+            log.info("e", i=i)
+        assert _wait_for(exporter, 25 * (burst + 1), timeout=5) < 5
+        time.sleep(0.05)
+    # At most one partial export per full one (normally [10, 10, 5] per burst; a
+    # caller descheduled mid-burst may see its tail split once more).
+    partial = [n for n in exporter.batch_sizes if n < 10]
+    assert len(partial) <= exporter.batch_sizes.count(10)
+    assert sum(exporter.batch_sizes) == 75
+    pipeline.shutdown()
+
+
+def test_a_trickle_that_never_fills_a_batch_still_waits_for_the_schedule_delay() -> None:
+    """Without a full batch before it, a partial batch waits for schedule_delay_ms."""
+    exporter = RecordingExporter()
+    pipeline = Pipeline(exporters=[exporter], max_export_batch_size=10, schedule_delay_ms=400)
+    log = pipeline.get_logger("x")
+    started = time.monotonic()
+    for i in range(3):
+        log.info("e", i=i)
+        time.sleep(0.01)
+    time.sleep(0.15)
+    assert exporter.events == []  # quiet for well over a poll, but no batch filled
+    assert _wait_for(exporter, 3, timeout=5) < 5
+    assert time.monotonic() - started >= 0.39
+    assert exporter.batch_sizes == [3]
+    pipeline.shutdown()
+
+
 def test_every_exporter_receives_every_event() -> None:
     """Fan-out: each exporter gets all events, and stats are kept per exporter."""
     a, b = RecordingExporter(name="a"), RecordingExporter(name="b")

@@ -282,6 +282,9 @@ class AsyncBatchProcessor:
         self.exporters = list(exporters)
         self._pending: list[LogEvent] = []
         self._pending_since = 0.0
+        # True from a batch sent for being full until the partial one after it goes:
+        # the pipeline then sends that partial as soon as the buffer has gone quiet.
+        self._burst = False
         self._lanes: list[_Lane] = []
         self._names: set[str] = set()
         for exporter in self.exporters:
@@ -311,6 +314,19 @@ class AsyncBatchProcessor:
         self._pending.extend(events)
         while len(self._pending) >= self.options.max_batch_size:
             self._emit(self.options.max_batch_size)
+            self._burst = True
+
+    def end_burst(self) -> None:
+        """The buffer went quiet: send the partial batch now if a full one preceded it.
+
+        A burst's tail then leaves at once instead of waiting out the schedule delay,
+        at the cost of at most one extra (partial) export per full batch; a trickle
+        that never fills a batch still waits for ``schedule_delay``.
+        """
+        if self._burst:
+            self._burst = False
+            if self._pending:
+                self._emit(len(self._pending))
 
     def due(self, now: float) -> float | None:
         """Seconds until the pending partial batch must go out (None: nothing pending)."""
@@ -321,10 +337,12 @@ class AsyncBatchProcessor:
     def tick(self, now: float) -> None:
         """Send the partial batch if its schedule delay has passed."""
         if self._pending and now >= self._pending_since + self.options.schedule_delay:
+            self._burst = False
             self._emit(len(self._pending))
 
     def send_pending(self) -> None:
         """Send everything staged now (flush)."""
+        self._burst = False
         while self._pending:
             self._emit(min(len(self._pending), self.options.max_batch_size))
 

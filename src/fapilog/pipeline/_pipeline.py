@@ -391,6 +391,8 @@ class Pipeline:
                     await batch.wait_for_room()
                 await asyncio.sleep(0)  # let the lanes run between chunks
                 continue
+            if idle > _MIN_IDLE:  # nothing arrived for one whole poll: a burst ended
+                batch.end_burst()
             now = loop.time()
             batch.tick(now)
             due = batch.due(now)
