@@ -7,6 +7,7 @@ import calendar
 import json
 import math
 import re
+import time
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from fapilog import LogEvent
+from fapilog.exporters import _encoding
 from fapilog.exporters._encoding import (
     encode_json_line,
     encode_json_lines,
@@ -376,6 +378,208 @@ def test_any_normalised_value_round_trips_on_one_line(body: Any, attrs: dict[str
     decoded = orjson.loads(line)
     assert decoded["body"] == json_expected(body)
     assert decoded["attributes"] == json_expected(attrs)
+
+
+# -- batch encoding -----------------------------------------------------------------------
+
+
+class _Odd:
+    def __repr__(self) -> str:
+        return "<odd>"
+
+
+EMPTY = Resource.get_empty()
+
+
+def _event(timestamp: int = TS, **fields: Any) -> LogEvent:
+    event = make_event(**fields)
+    event.timestamp = timestamp
+    return event
+
+
+def _mixed_events() -> list[LogEvent]:
+    """Events of every shape the batch path treats specially, in one list."""
+    shop = Resource({"service.name": "shop"})
+    other = Resource({"service.name": "other", "host.name": "h1"})
+    api = InstrumentationScope("api")
+    second = calendar.timegm((2026, 11, 23, 19, 40, 0)) * 1_000_000_000
+    shapes: list[dict[str, Any]] = [
+        {},
+        {"attributes": {"order_id": 7, "ratio": 0.5, "ok": True}},
+        {"attributes": {"n": None}},  # a genuine null: kept as it is
+        {"attributes": {"nan": math.nan, "n": None, "deep": [{"x": -math.inf}]}},
+        {"body": math.inf},
+        {"attributes": {"sep": "a\u2028b\u2029c", "nel": "x\x85y", "del": "\x7f"}},
+        {"body": "café 日本語 — “quoted” °C"},
+        {"body": "bad\udcffname", "attributes": {"k\ud800": "v"}},  # lone surrogates
+        {"attributes": {"huge": 2**100, "u64": 2**63, "n": None}},
+        {"attributes": {"keys": {1: "a", None: "b"}, "n": None}},
+        {"attributes": {"b": b"\x00\x01", "set": {3}, "tuple": (1, None), "obj": _Odd()}},
+        {"attributes": {"text": 'x":null,[null'}},
+        {"trace_id": TRACE_ID, "span_id": SPAN_ID, "trace_flags": 1},
+        {"trace_id": TRACE_ID, "span_id": 0},
+        {"trace_id": 0, "span_id": 2},
+        {"event_name": "order.paid", "resource": other},
+        {"instrumentation_scope": None, "severity_text": None, "body": None},
+        {"instrumentation_scope": api, "resource": EMPTY},
+    ]
+    events = []
+    for i in range(150):  # more than two chunks
+        fields = dict(shapes[i % len(shapes)])
+        fields.setdefault("resource", shop)
+        # 0.9 s apart, so the events cross several second boundaries, and now and then
+        # one steps back into an earlier second.
+        fields["timestamp"] = second + (i - 40 * (i % 7 == 3)) * 900_000_000 + i
+        events.append(_event(**fields))
+    return events
+
+
+def _per_event(events: list[LogEvent], include_resource: bool = False) -> bytes:
+    return b"".join(encode_json_line(e, include_resource=include_resource) for e in events)
+
+
+@pytest.mark.parametrize("include_resource", [False, True])
+def test_encode_json_lines_equals_the_per_event_lines(include_resource: bool) -> None:
+    """For mixed events across second boundaries, the batch bytes are the per-event bytes."""
+    events = _mixed_events()
+    expected = _per_event(events, include_resource)
+    assert encode_json_lines(events, include_resource=include_resource) == expected
+    assert encode_json_lines(iter(events), include_resource=include_resource) == expected
+    for size in (1, 2, 63, 64, 65, 129):  # around the chunk size
+        part = events[:size]
+        assert encode_json_lines(part, include_resource=include_resource) == _per_event(
+            part, include_resource
+        )
+    decoded = [orjson.loads(line) for line in expected.splitlines()]
+    assert len(decoded) == len(events)
+    assert decoded[2]["attributes"] == {"n": None}
+    assert decoded[3]["attributes"] == {"nan": "NaN", "n": None, "deep": [{"x": "-Infinity"}]}
+
+
+def test_encode_json_lines_keeps_broken_events_from_costing_the_batch() -> None:
+    """A broken event among good ones becomes its own "could not encode" line."""
+    events = [make_event(body=f"m{i}") for i in range(100)]
+    events[70].attributes = None  # type: ignore[assignment]  # simulate a buggy processor
+    object.__setattr__(events[70], "instrumentation_scope", object())
+    lines = encode_json_lines(events).splitlines()
+    assert len(lines) == 100
+    assert "could not encode" in orjson.loads(lines[70])["body"]
+    assert [orjson.loads(x)["body"] for x in lines[:70]] == [f"m{i}" for i in range(70)]
+
+
+def test_encode_json_lines_does_not_fall_back_to_per_event_for_ordinary_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ordinary events, NaN, None and separators included, take the one-call path."""
+    events = [
+        e
+        for e in _mixed_events()
+        if "\udcff" not in str(e.body) and not {"huge", "keys", "k\ud800"} & set(e.attributes)
+    ]
+    expected = _per_event(events)
+
+    def unexpected(*args: Any, **kwargs: Any) -> bytes:
+        raise AssertionError("encode_json_line called")
+
+    monkeypatch.setattr(_encoding, "encode_json_line", unexpected)
+    assert encode_json_lines(events) == expected
+
+
+@pytest.mark.parametrize("depth", [29, 30, 31, 32])
+@pytest.mark.parametrize("wrap", [dict, list])
+def test_a_null_next_to_deep_nesting_is_written_as_event_to_dict_has_it(
+    depth: int, wrap: type
+) -> None:
+    """With a null in the line, containers beyond the depth limit are cut as always."""
+    nested: Any = {"leaf": 1}
+    for _ in range(depth):
+        nested = {"d": nested} if wrap is dict else [nested]
+    event = make_event(attributes={"n": None, "nested": nested})
+    expected = event_to_dict(event)["attributes"]
+    assert orjson.loads(encode_json_line(event))["attributes"] == expected
+    assert orjson.loads(encode_json_lines([event, event]).splitlines()[1])["attributes"] == (
+        expected
+    )
+
+
+def test_a_log_event_subclass_keeps_its_own_scope_name() -> None:
+    """A subclass overriding scope_name is encoded through it, alone or in a batch."""
+
+    class Renamed(LogEvent):
+        __slots__ = ()
+
+        @property
+        def scope_name(self) -> str:
+            return "renamed"
+
+    events = [make_event(), Renamed(timestamp=TS, instrumentation_scope=InstrumentationScope("a"))]
+    assert [orjson.loads(line)["logger"] for line in encode_json_lines(events).splitlines()] == [
+        "shop.orders",
+        "renamed",
+    ]
+    assert encode_json_lines(events) == _per_event(events)
+
+
+def test_a_value_that_forges_the_record_separator_changes_nothing() -> None:
+    """orjson.Fragment values (written verbatim) cannot confuse the record boundaries."""
+    forged = orjson.Fragment(b"[1," + b"\n" * 16 + b",2]")
+    events = [
+        make_event(body=f"m{i}", attributes={"f": forged} if i == 5 else {"n": None})
+        for i in range(10)
+    ]
+    assert encode_json_lines(events) == _per_event(events)
+    events[3].attributes = {"raw": orjson.Fragment(b'"a"\n'), "n": None}
+    assert encode_json_lines(events) == _per_event(events)
+    # A raw newline before a NaN must not shift which event a line belongs to.
+    events = [
+        make_event(attributes={"raw": orjson.Fragment(b'"a"\n')}),
+        make_event(attributes={"x": math.nan}),
+        make_event(),
+        make_event(),
+    ]
+    assert encode_json_lines(events) == _per_event(events)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            normalised_values,
+            st.dictionaries(st.text(max_size=8), normalised_values, max_size=4),
+            st.integers(min_value=0, max_value=3 * 10**9),
+        ),
+        max_size=80,
+    )
+)
+def test_any_normalised_events_encode_in_a_batch_as_one_by_one(
+    specs: list[tuple[Any, dict[str, Any], int]],
+) -> None:
+    """For any normalised bodies, attributes and times, batch bytes equal per-event bytes."""
+    events = [
+        _event(body=body, attributes=attrs, timestamp=TS + offset) for body, attrs, offset in specs
+    ]
+    assert encode_json_lines(events) == _per_event(events)
+
+
+def test_rfc3339_formatting_is_right_in_any_order() -> None:
+    """The cached current second never leaks into a timestamp from another second."""
+    second = calendar.timegm((2026, 11, 23, 19, 40, 0)) * 1_000_000_000
+    stamps = [
+        second,
+        second + 999_999_999,
+        second + 1_000_000_000,
+        second - 1,
+        second + 5,
+        0,
+        -1,
+        second + 10**9 * 86_400 * 366,
+        second + 42,
+    ]
+    for stamp in stamps * 2:
+        seconds, nanos = divmod(stamp, 1_000_000_000)
+        expected = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
+        assert format_rfc3339(stamp) == expected
+    assert format_rfc3339(second + 0.5) == str(second + 0.5)  # type: ignore[arg-type]
 
 
 # -- escaping -----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from fapilog._blocking import BlockingRunner
 from fapilog._diagnostics import reporter
 from fapilog.exporters._base import Exporter, ExportResult
-from fapilog.exporters._encoding import encode_json_line
+from fapilog.exporters._encoding import encode_json_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -198,7 +198,10 @@ class FileExporter(Exporter):
     # -- runner thread ------------------------------------------------------------------
 
     def _export_sync(self, batch: list[LogEvent]) -> ExportResult:
-        lines = [encode_json_line(e, include_resource=self.include_resource) for e in batch]
+        # One batch encode, cut back into lines for rotation planning: a line holds no
+        # b"\n" or b"\r" but its final newline (encode_json_line's promise).
+        data = encode_json_lines(batch, include_resource=self.include_resource)
+        lines = data.splitlines(keepends=True)
         now = self._clock()
         written = 0
         try:
