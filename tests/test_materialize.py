@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 import fapilog
 from fapilog import LogEvent, Pipeline, Processor
 from fapilog._logger import _get_context
-from fapilog._normalize import normalize_owned
+from fapilog.pipeline._batch import estimate_size
 from fapilog.pipeline._materialize import materialize, materialize_batch
 from fapilog.processors._builtin import BoundContextProcessor, SpanContextProcessor
 from support import RecordingExporter
@@ -81,11 +81,14 @@ def test_batch_builds_the_same_events_as_materialize_plus_enrichers(pipeline: An
     recs = _records(pipeline)
     # Both paths pop reserved keys from the call's own dict: give each its own copy.
     expected = [_slow((*r[:4], dict(r[4]), *r[5:])) for r in recs]
+    sizes: list[int] = []
     built, failed, error = materialize_batch(
-        [(*r[:4], dict(r[4]), *r[5:]) for r in recs], RESOURCE, True
+        [(*r[:4], dict(r[4]), *r[5:]) for r in recs], RESOURCE, True, sizes
     )
     assert (failed, error) == (0, None)
     assert built == expected
+    # The sizes summed while checking the fields are estimate_size's, whatever the path.
+    assert sizes == [estimate_size(e) for e in built]
     by_body = {e.body: e for e in built if isinstance(e.body, str)}
     assert by_body["in span"].trace_id != 0
     assert by_body["in span"].attributes == {"k": "v", "request_id": "r-9"}
@@ -101,7 +104,7 @@ def test_batch_builds_the_same_events_as_materialize_plus_enrichers(pipeline: An
 
 
 def test_every_slot_is_set_on_the_fast_path(pipeline: Any) -> None:
-    (event,), _, _ = materialize_batch([_rec(pipeline.get_logger("m"), "x")], RESOURCE, False)
+    (event,), _, _ = materialize_batch([_rec(pipeline.get_logger("m"), "x")], RESOURCE, False, [])
     for name in LogEvent.__slots__:
         getattr(event, name)  # AttributeError if the fast path forgot a slot
 
@@ -110,30 +113,52 @@ def test_without_enrich_the_context_is_left_to_the_processors(pipeline: Any) -> 
     log = pipeline.get_logger("m")
     with fapilog.bind_context(request_id="r-1"):
         rec = _rec(log, "x")
-    (event,), _, _ = materialize_batch([rec], RESOURCE, False)
+    sizes: list[int] = []
+    (event,), _, _ = materialize_batch([rec], RESOURCE, False, sizes)
     assert "request_id" not in event.attributes
-    (event,), _, _ = materialize_batch([rec], RESOURCE, True)
+    (event,), _, _ = materialize_batch([rec], RESOURCE, True, sizes)
     assert event.attributes["request_id"] == "r-1"
+    assert sizes[1] == estimate_size(event) > sizes[0]
 
 
 def test_a_record_that_cannot_be_built_is_counted_and_the_rest_go_on(pipeline: Any) -> None:
     log = pipeline.get_logger("m")
     bad = (time.time_ns(), 99, "severity out of range", (), {}, log, _get_context(), None)
-    built, failed, error = materialize_batch([_rec(log, "a"), bad, _rec(log, "b")], RESOURCE, True)
+    sizes: list[int] = []
+    built, failed, error = materialize_batch(
+        [_rec(log, "a"), bad, _rec(log, "b")], RESOURCE, True, sizes
+    )
     assert [e.body for e in built] == ["a", "b"]
+    assert len(sizes) == 2
     assert failed == 1
     assert isinstance(error, KeyError)
 
 
-def test_normalize_owned_returns_the_same_dict_only_when_nothing_changes() -> None:
+def test_a_calls_own_fields_become_the_attributes_only_when_nothing_changes(
+    pipeline: Any,
+) -> None:
+    """Already-normal fields are used as they are; anything else is normalised anew."""
+    log = pipeline.get_logger("m")
     fields: dict[Any, Any] = {"s": "x", "i": 2**63 - 1, "f": 1.5, "b": False, "n": None}
-    assert normalize_owned(fields) is fields
-    for odd in ({"i": 2**63}, {"": 1}, {1: "x"}, {"t": (1, 2)}, {"e": b"x"}):
-        out = normalize_owned(dict(odd))
-        assert out is not odd
-        assert all(type(k) is str and k for k in out)
-    assert normalize_owned({"i": 2**63}) == {"i": str(2**63)}
-    assert normalize_owned({"t": (1, 2)}) == {"t": [1, 2]}
+    rec = (time.time_ns(), 9, "m", (), fields, log, _get_context(), None)
+    (event,), _, _ = materialize_batch([rec], RESOURCE, True, [])
+    assert event.attributes is fields
+    odd_fields: list[dict[Any, Any]] = [
+        {"i": 2**63},
+        {"": 1},
+        {1: "x"},
+        {"t": (1, 2)},
+        {"e": b"x"},
+    ]
+    for odd in odd_fields:
+        rec = (time.time_ns(), 9, "m", (), odd, log, _get_context(), None)
+        sizes: list[int] = []
+        (event,), _, _ = materialize_batch([rec], RESOURCE, True, sizes)
+        assert event.attributes is not odd
+        assert all(type(k) is str and k for k in event.attributes)
+        assert sizes == [estimate_size(event)]
+    rec = (time.time_ns(), 9, "m", (), {"i": 2**63}, log, _get_context(), None)
+    assert materialize_batch([rec], RESOURCE, True, [])[0][0].attributes == {"i": str(2**63)}
 
 
 class _Tag(Processor):

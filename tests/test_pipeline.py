@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pytest
 
 import fapilog
-from fapilog import Exporter, ExportResult, LogEvent, Pipeline
+from fapilog import Exporter, ExportResult, LogEvent, Pipeline, Processor
 from support import GatedExporter, HangingExporter, RecordingExporter, identity_holds
 
 
@@ -514,3 +514,47 @@ def test_an_exporter_gets_at_most_its_max_concurrent_exports_calls_at_once(limit
     stats = pipeline.stats()
     assert (stats.emitted, stats.exported, stats.dropped_total, stats.in_flight) == (100, 100, 0, 0)
     pipeline.shutdown(timeout=5)
+
+
+class _Inflate(Processor):
+    """Adds a 100 KB attribute: the byte bound must see it."""
+
+    def on_emit(self, event: LogEvent) -> None:
+        event.attributes["blob"] = "x" * 100_000
+
+
+@pytest.mark.parametrize("inflate", [True, False])
+def test_the_backlog_byte_bound_counts_what_processors_add(inflate: bool) -> None:
+    """Sizes are estimated after processors that may grow events (not only at build)."""
+    gated = GatedExporter()
+    pipeline = Pipeline(
+        exporters=[gated],
+        processors=[_Inflate()] if inflate else [],
+        redaction=False,
+        overflow="drop_newest",
+        max_queue_bytes=1_000_000,
+        max_export_batch_size=1,
+        schedule_delay_ms=1,
+    )
+    log = pipeline.get_logger("x")
+    for i in range(30):
+        log.info("e", i=i)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        stats = pipeline.stats()
+        if (
+            stats.queued == 0
+            and stats.exporters["gated"].in_flight + sum(stats.dropped.values()) == 30
+        ):
+            break
+        time.sleep(0.01)
+    gated.gate.set()
+    assert pipeline.flush(timeout=10)
+    stats = pipeline.stats()
+    assert stats.exported + stats.dropped_total == 30
+    if inflate:  # ~10 inflated events fill 1 MB; the rest are dropped and counted
+        assert 5 <= stats.dropped["export_backlog"] <= 25
+        assert len(gated.events) == stats.exported
+    else:
+        assert stats.dropped_total == 0
+    pipeline.shutdown()

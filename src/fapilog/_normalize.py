@@ -15,13 +15,7 @@ import uuid
 from pathlib import PurePath
 from typing import Any
 
-__all__ = [
-    "MAX_DEPTH",
-    "exception_attributes",
-    "normalize_attributes",
-    "normalize_owned",
-    "normalize_value",
-]
+__all__ = ["MAX_DEPTH", "exception_attributes", "normalize_attributes", "normalize_value"]
 
 MAX_DEPTH = 16
 """Containers nested deeper than this are replaced by their guarded repr."""
@@ -50,28 +44,6 @@ def normalize_attributes(fields: dict[Any, Any]) -> dict[str, Any]:
         else:
             out[key] = _norm(value, 0, None)
     return out
-
-
-def normalize_owned(fields: dict[Any, Any]) -> dict[str, Any]:
-    """Like :func:`normalize_attributes`, but may return ``fields`` itself.
-
-    For a dict the caller owns (a log call's own ``**kwargs``): when every key is
-    a non-empty string and every value already an AnyValue primitive (the common
-    case), the dict is returned as it is instead of copied, which checks each item
-    once and builds nothing.
-    """
-    if "" in fields:
-        return normalize_attributes(fields)
-    for key, value in fields.items():
-        cls = type(value)
-        if type(key) is not str:
-            return normalize_attributes(fields)
-        if cls is str or cls is float or cls is bool or value is None:
-            continue
-        if cls is int and _INT64_MIN <= value <= _INT64_MAX:
-            continue
-        return normalize_attributes(fields)
-    return fields
 
 
 def normalize_value(value: Any) -> Any:

@@ -45,6 +45,10 @@ class ComplianceProcessor(Processor):
         dropped: events dropped in ``drop`` mode.
     """
 
+    #: Leaves the pipeline's size estimate of an event valid (it only masks,
+    #: cuts, flags, drops or sets ids); see Pipeline._drain.
+    _fapilog_keeps_size = True
+
     def __init__(
         self, profiles: Iterable[ComplianceProfile], mode: Literal["flag", "drop"] = "flag"
     ) -> None:

@@ -70,9 +70,9 @@ class _Batch:
 
     __slots__ = ("delivered", "events", "fail_reason", "nbytes", "pending")
 
-    def __init__(self, events: list[LogEvent], lanes: int) -> None:
+    def __init__(self, events: list[LogEvent], lanes: int, nbytes: int) -> None:
         self.events = events
-        self.nbytes = sum(map(estimate_size, events)) if lanes else 0
+        self.nbytes = nbytes  # the sum of estimate_size() over events
         self.pending = lanes
         self.delivered = len(events)
         self.fail_reason = ""
@@ -281,6 +281,7 @@ class AsyncBatchProcessor:
         self.accounting = accounting
         self.exporters = list(exporters)
         self._pending: list[LogEvent] = []
+        self._pending_sizes: list[int] = []  # estimate_size() of each pending event
         self._pending_since = 0.0
         # True from a batch sent for being full until the partial one after it goes:
         # the pipeline then sends that partial as soon as the buffer has gone quiet.
@@ -305,13 +306,17 @@ class AsyncBatchProcessor:
     def pending(self) -> int:
         return len(self._pending)
 
-    def add(self, events: list[LogEvent]) -> None:
-        """Stage processed events (already counted as ``staged``)."""
+    def add(self, events: list[LogEvent], sizes: list[int]) -> None:
+        """Stage processed events (already counted as ``staged``) and their sizes.
+
+        ``sizes`` holds :func:`estimate_size` of each event, in order.
+        """
         if not events:
             return
         if not self._pending:
             self._pending_since = asyncio.get_running_loop().time()
         self._pending.extend(events)
+        self._pending_sizes.extend(sizes)
         while len(self._pending) >= self.options.max_batch_size:
             self._emit(self.options.max_batch_size)
             self._burst = True
@@ -349,6 +354,8 @@ class AsyncBatchProcessor:
     def _emit(self, n: int) -> None:
         events = self._pending[:n]
         del self._pending[:n]
+        nbytes = sum(self._pending_sizes[:n])
+        del self._pending_sizes[:n]
         if self._pending:
             self._pending_since = asyncio.get_running_loop().time()
         acct = self.accounting
@@ -357,9 +364,9 @@ class AsyncBatchProcessor:
                 acct.staged -= len(events)
                 acct.exporting += len(events)
         if not self._lanes:
-            self._finish(_Batch(events, 0))
+            self._finish(_Batch(events, 0, nbytes))
             return
-        batch = _Batch(events, len(self._lanes))
+        batch = _Batch(events, len(self._lanes), nbytes)
         for lane in self._lanes:
             lane.offer(batch)
 

@@ -7,12 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from fapilog import _severity
 from fapilog._event import LogEvent
-from fapilog._normalize import (
-    exception_attributes,
-    normalize_attributes,
-    normalize_owned,
-    normalize_value,
-)
+from fapilog._normalize import exception_attributes, normalize_attributes, normalize_value
+from fapilog.pipeline._batch import estimate_size
 from fapilog.processors._builtin import add_bound_context, copy_span_context
 
 if TYPE_CHECKING:
@@ -28,6 +24,8 @@ __all__ = ["Captured", "capture_exception", "materialize", "materialize_batch"]
 Captured = tuple[Any, ...]
 
 _TEXT = {n: _severity.severity_text(n) for n in range(25)}
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
 
 
 def capture_exception(exc_info: Any) -> BaseException | None:
@@ -86,14 +84,17 @@ def materialize(rec: Captured, resource: Resource) -> LogEvent:
 
 
 def materialize_batch(
-    items: Iterable[Captured], resource: Resource, enrich: bool
+    items: Iterable[Captured], resource: Resource, enrich: bool, sizes: list[int]
 ) -> tuple[list[LogEvent], int, BaseException | None]:
     """Build the events for many captured calls: the worker's hot loop.
 
-    The same events as :func:`materialize`, built with less work per call: a
-    log call's own ``fields`` dict becomes the attributes when it is already
-    normalised (see :func:`~fapilog._normalize.normalize_owned`), and the slots
-    are filled directly instead of through ``LogEvent.__init__``'s keywords.
+    The same events as :func:`materialize`, built with less work per call: the
+    slots are filled directly instead of through ``LogEvent.__init__``'s
+    keywords, and a log call's own ``fields`` dict (the call's ``**kwargs``, owned
+    by the pipeline) becomes the attributes as it is when every key is a non-empty
+    string and every value already an AnyValue primitive, the common case. The
+    loop that checks that also sums the string lengths, so each event's
+    :func:`~fapilog.pipeline._batch.estimate_size` comes almost free.
 
     Args:
         items: captured calls, in order.
@@ -102,6 +103,7 @@ def materialize_batch(
             ``BoundContextProcessor`` do, in that order (the pipeline passes True
             when those two lead its processor list and skips them afterwards); an
             empty Context, the common case, then costs one truth test.
+        sizes: receives ``estimate_size(event)`` of each event returned, in order.
 
     Returns:
         The events, the number of calls that could not be built, and the last
@@ -109,6 +111,7 @@ def materialize_batch(
     """
     events: list[LogEvent] = []
     append = events.append
+    add_size = sizes.append
     new = LogEvent.__new__
     text_of = _TEXT
     failed = 0
@@ -117,6 +120,7 @@ def materialize_batch(
         try:
             if len(rec) != 8:  # a bridged record (severity text in slot 9): rare
                 event = materialize(rec, resource)
+                text = -1
             else:
                 ts, severity, msg, args, fields, logger, ctx, exc = rec
                 event_name = None
@@ -138,9 +142,32 @@ def materialize_batch(
                     merged = dict(bound)
                     merged.update(fields)
                     fields = merged
-                attributes = normalize_owned(fields) if fields else {}
+                # ``text``: total length of the string values, -1 when unknown.
+                if not fields:
+                    attributes: dict[str, Any] = {}
+                    text = 0
+                elif "" in fields:
+                    attributes = normalize_attributes(fields)
+                    text = -1
+                else:
+                    attributes = fields
+                    text = 0
+                    for key, value in fields.items():
+                        cls = type(value)
+                        if type(key) is str:
+                            if cls is str:
+                                text += len(value)
+                                continue
+                            if cls is float or cls is bool or value is None:
+                                continue
+                            if cls is int and _INT64_MIN <= value <= _INT64_MAX:
+                                continue
+                        attributes = normalize_attributes(fields)
+                        text = -1
+                        break
                 if exc is not None:
                     attributes.update(exception_attributes(exc))
+                    text = -1
                 # Every slot of LogEvent, in __slots__ order (a test checks none is
                 # left unset).
                 event = new(LogEvent)
@@ -159,13 +186,27 @@ def materialize_batch(
                 event.trace_flags = 0
                 event.trace_id = 0
             if enrich and event.context:
+                count = len(event.attributes)
                 copy_span_context(event)
                 add_bound_context(event)
+                if len(event.attributes) != count:
+                    text = -1
         except Exception as exc:
             failed += 1
             error = exc
             continue
         append(event)
+        if text < 0:
+            add_size(estimate_size(event))
+        else:  # estimate_size(event), from what the loop above already knows
+            body = event.body
+            cls = type(body)
+            add_size(
+                96
+                + (len(body) if cls is str or cls is bytes else 32)
+                + 32 * len(event.attributes)
+                + text
+            )
     return events, failed, error
 
 

@@ -21,7 +21,7 @@ from fapilog._diagnostics import reporter
 from fapilog.config import Settings
 from fapilog.exporters._registry import resolve_exporters
 from fapilog.pipeline import _capture, _lifecycle
-from fapilog.pipeline._batch import AsyncBatchProcessor, BatchOptions
+from fapilog.pipeline._batch import AsyncBatchProcessor, BatchOptions, estimate_size
 from fapilog.pipeline._materialize import materialize_batch
 from fapilog.pipeline._stats import Accounting, PipelineStats
 from fapilog.processors._builtin import (
@@ -449,13 +449,15 @@ class Pipeline:
         )
         if enrich:
             processors = processors[2:]
-        built, failed, error = materialize_batch(items, self.resource, enrich)
+        built_sizes: list[int] = []
+        built, failed, error = materialize_batch(items, self.resource, enrich, built_sizes)
         if failed:
             reporter.report("materialize", f"could not build an event: {error!r}")
         filtered = 0
         if processors:
             events: list[LogEvent] = []
-            for event in built:
+            sizes: list[int] = []
+            for event, size in zip(built, built_sizes, strict=True):
                 keep = True
                 for processor in processors:
                     try:
@@ -475,8 +477,11 @@ class Pipeline:
                         break
                 if keep:
                     events.append(event)
+                    sizes.append(size)
+            if not all(_keeps_size(p) for p in processors):
+                sizes = [estimate_size(event) for event in events]
         else:
-            events = built
+            events, sizes = built, built_sizes
         with acct.lock:
             if acct.closed:
                 return taken
@@ -487,7 +492,7 @@ class Pipeline:
             if failed:
                 acct.dropped["processor_error"] += failed
         if self._batch is not None:
-            self._batch.add(events)
+            self._batch.add(events, sizes)
         return taken
 
     async def _flush_inner(self) -> bool:
@@ -680,6 +685,17 @@ class Pipeline:
     def add_shutdown_hook(self, undo: Callable[[], None]) -> None:
         """Register a callable that restores global state when the pipeline shuts down."""
         self._on_shutdown.append(undo)
+
+
+def _keeps_size(processor: Processor) -> bool:
+    """Whether ``processor`` leaves an event's :func:`estimate_size` about as it was.
+
+    fapilog's own redaction, compliance, level-filter and span processors only mask,
+    cut, flag or drop, so the size estimated when the event was built still bounds
+    memory; after any other processor the pipeline estimates again. The mark is
+    read from the class itself: a subclass may do more.
+    """
+    return bool(type(processor).__dict__.get("_fapilog_keeps_size", False))
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:

@@ -32,6 +32,10 @@ __all__ = [
 class ResourceProcessor(Processor):
     """Stamps every event with the pipeline's OTel Resource (detected once)."""
 
+    #: Leaves the pipeline's size estimate of an event valid (it only masks,
+    #: cuts, flags, drops or sets ids); see Pipeline._drain.
+    _fapilog_keeps_size = True
+
     def __init__(self, resource: Resource) -> None:
         self.resource = resource
 
@@ -49,6 +53,10 @@ class SpanContextProcessor(Processor):
 
     An id already set on the event (e.g. by a bridge) is kept.
     """
+
+    #: Leaves the pipeline's size estimate of an event valid (it only masks,
+    #: cuts, flags, drops or sets ids); see Pipeline._drain.
+    _fapilog_keeps_size = True
 
     def on_emit(self, event: LogEvent) -> None:
         copy_span_context(event)
@@ -131,6 +139,10 @@ class LevelFilter(Processor):
         loggers: ``{"sqlalchemy": "warning", "app.payments": "debug"}``; the longest
             matching dotted prefix wins.
     """
+
+    #: Leaves the pipeline's size estimate of an event valid (it only masks,
+    #: cuts, flags, drops or sets ids); see Pipeline._drain.
+    _fapilog_keeps_size = True
 
     def __init__(self, default: int | str = 0, loggers: Mapping[str, int | str] | None = None):
         self.default = _severity.parse_level(default) if default else 0

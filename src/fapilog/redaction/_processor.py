@@ -73,6 +73,10 @@ class RedactionProcessor(Processor):
         truncated: strings cut at ``max_scan_bytes``.
     """
 
+    #: Leaves the pipeline's size estimate of an event valid (it only masks,
+    #: cuts, flags, drops or sets ids); see Pipeline._drain.
+    _fapilog_keeps_size = True
+
     def __init__(
         self,
         rules: Iterable[KeyRule | PatternRule] = DEFAULT_RULES,
