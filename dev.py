@@ -7,6 +7,7 @@ Usage::
     python3 dev.py test     # lint, type-check and run the test suite
     python3 dev.py bench    # run the benchmark suite (writes docs/performance.md)
     python3 dev.py cross-service  # two FastAPI services, one trace, into a real collector
+    python3 dev.py compat   # the test suite against the oldest supported OpenTelemetry
     python3 dev.py sync     # just create/refresh the environment
 
 It needs nothing but Python 3.11+ and git: on first use it creates ``.tools/`` (a
@@ -56,6 +57,32 @@ def sync() -> None:
     )
 
 
+def compat(args: list[str]) -> int:
+    """Run the test suite in ``.venv-oldest`` against the oldest supported OpenTelemetry.
+
+    The pins are in ``compat/oldest-otel.txt``: the lower bounds pyproject.toml
+    declares, so what is declared is what is tested.
+    """
+    uv = str(_uv())
+    target = ROOT / ".venv-oldest"
+    python = target / BIN / "python"
+    if not python.exists():
+        subprocess.run(
+            [uv, "venv", "--python", sys.executable, str(target)], env=_env(), check=True
+        )
+    subprocess.run(
+        [uv, "pip", "install", "--quiet", "--python", str(python), "-r", "compat/oldest-otel.txt"],
+        cwd=ROOT,
+        env=_env(),
+        check=True,
+    )
+    show = (
+        "import importlib.metadata as m; print('opentelemetry-sdk', m.version('opentelemetry-sdk'))"
+    )
+    subprocess.run([str(python), "-c", show], check=True)
+    return subprocess.run([str(python), "-m", "pytest", *args], cwd=ROOT).returncode
+
+
 def _run(*argv: str) -> int:
     return subprocess.run([str(_uv()), "run", "--no-sync", *argv], cwd=ROOT, env=_env()).returncode
 
@@ -87,6 +114,8 @@ def main(argv: list[str]) -> int:
     if task == "bench":
         sync()
         return _run("python", "benchmarks/run.py", *rest)
+    if task == "compat":
+        return compat(rest)
     print(__doc__)
     return 0 if task == "help" else 2
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+import importlib.metadata
+
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -77,6 +79,24 @@ def test_many_attributes_survive_the_sdk_limits() -> None:
     assert LogEvent.from_sdk(event.to_readwrite()).attributes == event.attributes
 
 
+# Before opentelemetry-sdk 1.45 the SDK's record drops an array whose items (None
+# aside) are not all of one type, say ["a", 1] or ["a", []], at any depth, with a
+# warning: a limit of the SDK's record, not of fapilog's own path. The oldest
+# supported SDK is tested in CI (dev.py compat).
+_SDK_KEEPS_MIXED_ARRAYS = tuple(
+    int(part) for part in importlib.metadata.version("opentelemetry-sdk").split(".")[:2]
+) >= (1, 45)
+
+
+def _has_mixed_array(value: object) -> bool:
+    if isinstance(value, dict):
+        return any(_has_mixed_array(v) for v in value.values())
+    if isinstance(value, list):
+        kinds = {type(v) for v in value if v is not None}
+        return len(kinds) > 1 or any(_has_mixed_array(v) for v in value)
+    return False
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     body=_value,
@@ -89,6 +109,8 @@ def test_round_trip_is_lossless_for_any_values(
     body: object, attributes: dict[str, object], severity: int, trace_id: int, span_id: int
 ) -> None:
     """Any AnyValue body/attributes and any ids survive both conversions."""
+    if not _SDK_KEEPS_MIXED_ARRAYS:
+        assume(not _has_mixed_array(attributes))
     event = _event(
         body=body,
         attributes=attributes,

@@ -558,3 +558,31 @@ def test_the_backlog_byte_bound_counts_what_processors_add(inflate: bool) -> Non
     else:
         assert stats.dropped_total == 0
     pipeline.shutdown()
+
+
+def test_an_otel_exporter_without_force_flush_flushes_cleanly() -> None:
+    """force_flush is optional on older SDKs' LogRecordExporters: nothing to flush."""
+    from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+
+    class Minimal(LogRecordExporter):
+        def __init__(self) -> None:
+            self.records: list[object] = []
+
+        def export(self, batch: Sequence[object]) -> LogRecordExportResult:  # type: ignore[override]
+            self.records.extend(batch)
+            return LogRecordExportResult.SUCCESS
+
+        def shutdown(self) -> None:
+            pass
+
+        def force_flush(self, timeout_millis: int = 30_000) -> bool:
+            raise AssertionError("hidden below: must not be called")
+
+    minimal = Minimal()
+    # SDK 1.45 makes force_flush abstract; older exporters may lack it: hide it.
+    minimal.force_flush = None  # type: ignore[assignment,method-assign]
+    pipeline = Pipeline(exporters=[minimal])
+    pipeline.get_logger("svc").info("m")
+    assert pipeline.flush(5)
+    assert len(minimal.records) == 1
+    assert pipeline.shutdown(timeout=5)
