@@ -41,46 +41,14 @@ def capture_exception(exc_info: Any) -> BaseException | None:
 
 
 def materialize(rec: Captured, resource: Resource) -> LogEvent:
-    """Build the event for one captured call: body, attributes, exception, scope."""
-    ts, severity, msg, args, fields, logger, ctx, exc = rec[:8]
-    text = rec[8] if len(rec) > 8 else None
-    event_name = None
-    if fields:
-        # Reserved keywords travel in ``fields`` (the caller already resolved
-        # exc_info into ``exc``); ``fields`` is the call's own kwargs dict.
-        if "exc_info" in fields:
-            del fields["exc_info"]
-        if "event_name" in fields:
-            name = fields.pop("event_name")
-            if name is not None:
-                event_name = str(name)
-    if args:
-        body: Any = _format(msg, args)
-    elif type(msg) is str:
-        body = msg
-    else:
-        body = normalize_value(msg)
-    bound = logger._fields
-    if bound:
-        merged = dict(bound)
-        merged.update(fields)
-        fields = merged
-    attributes = normalize_attributes(fields) if fields else {}
-    if exc is not None:
-        attributes.update(exception_attributes(exc))
-    return LogEvent(
-        timestamp=ts,
-        observed_timestamp=ts,
-        severity_text=text if text is not None else _TEXT[severity],
-        severity_number=severity,
-        body=body,
-        attributes=attributes,
-        event_name=event_name,
-        resource=resource,
-        instrumentation_scope=logger._scope,
-        context=ctx,
-        exception=exc,
-    )
+    """Build the event for one captured call: body, attributes, exception, scope.
+
+    Raises:
+        Exception: whatever made the call impossible to build (the batch path
+            counts it instead).
+    """
+    events, _, _ = _build([rec], resource, False, [], raising=True)
+    return events[0]
 
 
 def materialize_batch(
@@ -109,6 +77,18 @@ def materialize_batch(
         The events, the number of calls that could not be built, and the last
         exception raised while building one (for the report).
     """
+    return _build(items, resource, enrich, sizes, raising=False)
+
+
+def _build(
+    items: Iterable[Captured],
+    resource: Resource,
+    enrich: bool,
+    sizes: list[int],
+    *,
+    raising: bool,
+) -> tuple[list[LogEvent], int, BaseException | None]:
+    """:func:`materialize_batch`; with ``raising``, the first failure is raised."""
     events: list[LogEvent] = []
     append = events.append
     add_size = sizes.append
@@ -118,73 +98,75 @@ def materialize_batch(
     error: BaseException | None = None
     for rec in items:
         try:
-            if len(rec) != 8:  # a bridged record (severity text in slot 9): rare
-                event = materialize(rec, resource)
+            if len(rec) == 8:
+                ts, severity, msg, args, fields, logger, ctx, exc = rec
+                severity_text = text_of[severity]
+            else:  # a bridged record: its own severity text in a ninth slot
+                ts, severity, msg, args, fields, logger, ctx, exc, severity_text = rec
+                if severity_text is None:
+                    severity_text = text_of[severity]
+            event_name = None
+            if fields:
+                if "exc_info" in fields:
+                    del fields["exc_info"]
+                if "event_name" in fields:
+                    name = fields.pop("event_name")
+                    if name is not None:
+                        event_name = str(name)
+            if args:
+                body: Any = _format(msg, args)
+            elif type(msg) is str:
+                body = msg
+            else:
+                body = normalize_value(msg)
+            bound = logger._fields
+            if bound:
+                merged = dict(bound)
+                merged.update(fields)
+                fields = merged
+            # ``text``: total length of the string values, -1 when unknown.
+            if not fields:
+                attributes: dict[str, Any] = {}
+                text = 0
+            elif "" in fields:
+                attributes = normalize_attributes(fields)
                 text = -1
             else:
-                ts, severity, msg, args, fields, logger, ctx, exc = rec
-                event_name = None
-                if fields:
-                    if "exc_info" in fields:
-                        del fields["exc_info"]
-                    if "event_name" in fields:
-                        name = fields.pop("event_name")
-                        if name is not None:
-                            event_name = str(name)
-                if args:
-                    body: Any = _format(msg, args)
-                elif type(msg) is str:
-                    body = msg
-                else:
-                    body = normalize_value(msg)
-                bound = logger._fields
-                if bound:
-                    merged = dict(bound)
-                    merged.update(fields)
-                    fields = merged
-                # ``text``: total length of the string values, -1 when unknown.
-                if not fields:
-                    attributes: dict[str, Any] = {}
-                    text = 0
-                elif "" in fields:
+                attributes = fields
+                text = 0
+                for key, value in fields.items():
+                    cls = type(value)
+                    if type(key) is str:
+                        if cls is str:
+                            text += len(value)
+                            continue
+                        if cls is float or cls is bool or value is None:
+                            continue
+                        if cls is int and _INT64_MIN <= value <= _INT64_MAX:
+                            continue
                     attributes = normalize_attributes(fields)
                     text = -1
-                else:
-                    attributes = fields
-                    text = 0
-                    for key, value in fields.items():
-                        cls = type(value)
-                        if type(key) is str:
-                            if cls is str:
-                                text += len(value)
-                                continue
-                            if cls is float or cls is bool or value is None:
-                                continue
-                            if cls is int and _INT64_MIN <= value <= _INT64_MAX:
-                                continue
-                        attributes = normalize_attributes(fields)
-                        text = -1
-                        break
-                if exc is not None:
-                    attributes.update(exception_attributes(exc))
-                    text = -1
-                # Every slot of LogEvent, in __slots__ order (a test checks none is
-                # left unset).
-                event = new(LogEvent)
-                event.attributes = attributes
-                event.body = body
-                event.context = ctx
-                event.event_name = event_name
-                event.exception = exc
-                event.instrumentation_scope = logger._scope
-                event.observed_timestamp = ts
-                event.resource = resource
-                event.severity_number = severity
-                event.severity_text = text_of[severity]
-                event.span_id = 0
-                event.timestamp = ts
-                event.trace_flags = 0
-                event.trace_id = 0
+                    break
+            if exc is not None:
+                attributes.update(exception_attributes(exc))
+                text = -1
+            # Every slot of LogEvent, in __slots__ order (a test checks none is
+            # left unset).
+            event = new(LogEvent)
+            event.attributes = attributes
+            event.body = body
+            event.context = ctx
+            event.event_name = event_name
+            event.exception = exc
+            event.instrumentation_scope = logger._scope
+            event.observed_timestamp = ts
+            event.resource = resource
+            event.severity_number = severity
+            event.severity_text = severity_text
+            event.span_id = 0
+            event.timestamp = ts
+            event.trace_flags = 0
+            event.trace_id = 0
             if enrich and event.context:
                 count = len(event.attributes)
                 copy_span_context(event)
@@ -192,6 +174,8 @@ def materialize_batch(
                 if len(event.attributes) != count:
                     text = -1
         except Exception as exc:
+            if raising:
+                raise
             failed += 1
             error = exc
             continue
