@@ -31,12 +31,12 @@ import struct
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fapilog.exporters.otlp._encode import _framed, _Groups, _resource_logs, _scope_logs
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from fapilog._event import LogEvent
 
@@ -151,43 +151,51 @@ def _any(value: object) -> bytes:
     return _string_any(str(value))
 
 
-_KEY_CACHE_MAX = 4096  # entries of each cache by key (and of _RecordHeads)
+_KEY_CACHE_MAX = 4096  # entries of each _Memo
+_K = TypeVar("_K", str, int)
 
 
-class _Keys(dict[str, bytes]):
-    """``KeyValue.key`` field bytes by key: attribute keys repeat endlessly."""
+class _Memo(dict[_K, bytes]):
+    """``encode(key)`` by key, computed on a miss and kept (cleared when full).
 
-    def __missing__(self, key: str) -> bytes:
-        data = _utf8(key)
-        encoded = _KV_KEY + _varint(len(data)) + data if data else b""
+    For encoded pieces that depend on one thing that repeats endlessly: an attribute
+    key, a record's length. A hit is a plain dict lookup.
+    """
+
+    __slots__ = ("_encode",)
+
+    def __init__(self, encode: Callable[[_K], bytes]) -> None:
+        super().__init__()
+        self._encode: Callable[[_K], bytes] = encode
+
+    def __missing__(self, key: _K) -> bytes:
+        encoded = self._encode(key)
         if len(self) >= _KEY_CACHE_MAX:
             self.clear()
         self[key] = encoded
         return encoded
 
 
-_keys = _Keys()
+def _key_field(key: str) -> bytes:
+    """The ``KeyValue.key`` field of ``key`` (nothing for ``""``)."""
+    data = _utf8(key)
+    return _KV_KEY + _varint(len(data)) + data if data else b""
 
 
-class _DoubleHeads(dict[str, bytes]):
+def _double_head(key: str) -> bytes:
     """All of a record's ``key: <float>`` attribute field but the 8 bytes of the double.
 
     A double's ``AnyValue`` always takes 9 bytes (tag, fixed64), so everything in
     front of the value depends on the key alone: ``LogRecord.attributes`` tag,
     ``KeyValue`` length, the key field, ``KeyValue.value`` tag and length (9) and
-    ``AnyValue.double_value`` tag. Cached by key, as :class:`_Keys` is.
+    ``AnyValue.double_value`` tag.
     """
-
-    def __missing__(self, key: str) -> bytes:
-        head = _keys[key]
-        encoded = _LR_ATTR + _varint(len(head) + 11) + head + b"\x12\x09" + _AV_DOUBLE
-        if len(self) >= _KEY_CACHE_MAX:
-            self.clear()
-        self[key] = encoded
-        return encoded
+    head = _keys[key]
+    return _LR_ATTR + _varint(len(head) + 11) + head + b"\x12\x09" + _AV_DOUBLE
 
 
-_double_heads = _DoubleHeads()
+_keys: _Memo[str] = _Memo(_key_field)  # attribute keys repeat endlessly
+_double_heads: _Memo[str] = _Memo(_double_head)
 
 # Whole encoded fields of frequent attributes ("method": "GET", "status": 200), by
 # (key, value), one dict per field tag: record attributes and nested KeyValueLists.
@@ -359,22 +367,16 @@ def _severity_fields(number: int, text: str | None) -> bytes:
     return out
 
 
-class _RecordHeads(dict[int, bytes]):
-    """``ScopeLogs.log_records`` tag and length varint, by record length.
+def _record_head(size: int) -> bytes:
+    """``ScopeLogs.log_records`` tag and length varint of a record of ``size`` bytes.
 
-    A memo of a function of the length alone: records fall in a narrow range of
-    lengths, and a lookup costs a third of writing a two-byte varint.
+    Memoised: records fall in a narrow range of lengths, and a lookup costs a third
+    of writing a two-byte varint.
     """
-
-    def __missing__(self, size: int) -> bytes:
-        head = _SL_RECORDS + _varint(size)
-        if len(self) >= _KEY_CACHE_MAX:
-            self.clear()
-        self[size] = head
-        return head
+    return _SL_RECORDS + _varint(size)
 
 
-_record_heads = _RecordHeads()
+_record_heads: _Memo[int] = _Memo(_record_head)
 
 
 def _split_tail(message: Any) -> tuple[bytes, bytes]:
