@@ -45,8 +45,8 @@ class ComplianceProcessor(Processor):
         dropped: events dropped in ``drop`` mode.
     """
 
-    #: Leaves the pipeline's size estimate of an event valid (it only masks,
-    #: cuts, flags, drops or sets ids); see Pipeline._drain.
+    #: Never grows an event much, so the pipeline keeps the size it estimated when
+    #: the event was built (see ``_keeps_size`` in ``pipeline/_pipeline.py``).
     _fapilog_keeps_size = True
 
     def __init__(

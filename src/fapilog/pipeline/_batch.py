@@ -246,17 +246,26 @@ def estimate_size(event: LogEvent) -> int:
     key and framing, other values nothing more. Far cheaper than encoding, and it
     catches what matters: big strings.
     """
-    body = event.body
-    cls = type(body)
-    size = 96 + (len(body) if cls is str or cls is bytes else 32)  # type: ignore[arg-type]  # checked by cls
     attributes = event.attributes
-    if attributes:
-        size += 32 * len(attributes)
-        for value in attributes.values():
-            cls = type(value)
-            if cls is str or cls is bytes:
-                size += len(value)
-    return size
+    text = 0
+    for value in attributes.values():
+        cls = type(value)
+        if cls is str or cls is bytes:
+            text += len(value)
+    return size_from_parts(event.body, len(attributes), text)
+
+
+def size_from_parts(body: object, attributes: int, text: int) -> int:
+    """:func:`estimate_size` of an event with ``body``, ``attributes`` attributes and
+    ``text`` bytes of string and bytes attribute values (for callers that summed them
+    already)."""
+    cls = type(body)
+    return (
+        96
+        + (len(body) if cls is str or cls is bytes else 32)  # type: ignore[arg-type]  # checked by cls
+        + 32 * attributes
+        + text
+    )
 
 
 def _retryable_after_exception(exc: Exception) -> ExportResult:

@@ -7,8 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from fapilog import _severity
 from fapilog._event import LogEvent
-from fapilog._normalize import exception_attributes, normalize_attributes, normalize_value
-from fapilog.pipeline._batch import estimate_size
+from fapilog._normalize import (
+    _INT64_MAX,
+    _INT64_MIN,
+    exception_attributes,
+    normalize_attributes,
+    normalize_value,
+)
+from fapilog.pipeline._batch import estimate_size, size_from_parts
 from fapilog.processors._builtin import add_bound_context, copy_span_context
 
 if TYPE_CHECKING:
@@ -20,12 +26,10 @@ __all__ = ["Captured", "capture_exception", "materialize", "materialize_batch"]
 
 #: What a log call captures, as a plain tuple for speed (every slot costs the caller):
 #: (time_ns, severity_number, msg, args, fields, logger, otel Context, exception|None)
-#: and, from the stdlib bridge only, a ninth slot: the severity text.
+#: and, from a bridge, an optional ninth slot: the severity text the bridged library used.
 Captured = tuple[Any, ...]
 
 _TEXT = {n: _severity.severity_text(n) for n in range(25)}
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
 
 
 def capture_exception(exc_info: Any) -> BaseException | None:
@@ -183,14 +187,7 @@ def _build(
         if text < 0:
             add_size(estimate_size(event))
         else:  # estimate_size(event), from what the loop above already knows
-            body = event.body
-            cls = type(body)
-            add_size(
-                96
-                + (len(body) if cls is str or cls is bytes else 32)
-                + 32 * len(event.attributes)
-                + text
-            )
+            add_size(size_from_parts(event.body, len(event.attributes), text))
     return events, failed, error
 
 

@@ -32,8 +32,8 @@ __all__ = [
 class ResourceProcessor(Processor):
     """Stamps every event with the pipeline's OTel Resource (detected once)."""
 
-    #: Leaves the pipeline's size estimate of an event valid (it only masks,
-    #: cuts, flags, drops or sets ids); see Pipeline._drain.
+    #: Never grows an event much, so the pipeline keeps the size it estimated when
+    #: the event was built (see ``_keeps_size`` in ``pipeline/_pipeline.py``).
     _fapilog_keeps_size = True
 
     def __init__(self, resource: Resource) -> None:
@@ -54,8 +54,8 @@ class SpanContextProcessor(Processor):
     An id already set on the event (e.g. by a bridge) is kept.
     """
 
-    #: Leaves the pipeline's size estimate of an event valid (it only masks,
-    #: cuts, flags, drops or sets ids); see Pipeline._drain.
+    #: Never grows an event much, so the pipeline keeps the size it estimated when
+    #: the event was built (see ``_keeps_size`` in ``pipeline/_pipeline.py``).
     _fapilog_keeps_size = True
 
     def on_emit(self, event: LogEvent) -> None:
@@ -140,8 +140,8 @@ class LevelFilter(Processor):
             matching dotted prefix wins.
     """
 
-    #: Leaves the pipeline's size estimate of an event valid (it only masks,
-    #: cuts, flags, drops or sets ids); see Pipeline._drain.
+    #: Never grows an event much, so the pipeline keeps the size it estimated when
+    #: the event was built (see ``_keeps_size`` in ``pipeline/_pipeline.py``).
     _fapilog_keeps_size = True
 
     def __init__(self, default: int | str = 0, loggers: Mapping[str, int | str] | None = None):

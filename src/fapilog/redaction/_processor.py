@@ -73,8 +73,8 @@ class RedactionProcessor(Processor):
         truncated: strings cut at ``max_scan_bytes``.
     """
 
-    #: Leaves the pipeline's size estimate of an event valid (it only masks,
-    #: cuts, flags, drops or sets ids); see Pipeline._drain.
+    #: Never grows an event much, so the pipeline keeps the size it estimated when
+    #: the event was built (see ``_keeps_size`` in ``pipeline/_pipeline.py``).
     _fapilog_keeps_size = True
 
     def __init__(
