@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
     from fapilog.exporters._base import Exporter
 
+# A private generator: retry jitter must not advance (or race with) the application's
+# global random state.
+_JITTER = random.Random()
+
 __all__ = ["ConsoleLogRecordExporter", "FapilogLogRecordExporter", "FileLogRecordExporter"]
 
 _INITIAL_BACKOFF = 0.1
@@ -147,7 +151,7 @@ class FapilogLogRecordExporter(LogRecordExporter):
                 result = ExportResult.retryable(f"{type(exc).__name__} raised by exporter")
             if result.status is not ExportStatus.RETRYABLE:
                 return result
-            delay = random.uniform(0, min(_MAX_BACKOFF, _INITIAL_BACKOFF * 2**attempt))
+            delay = _JITTER.uniform(0, min(_MAX_BACKOFF, _INITIAL_BACKOFF * 2**attempt))
             if result.retry_after is not None:
                 delay = max(delay, result.retry_after)
             attempt += 1

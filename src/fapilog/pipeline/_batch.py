@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from fapilog.exporters._base import Exporter, ExportResult
     from fapilog.pipeline._stats import Accounting, LaneCounters
 
+# A private generator: retry jitter must not advance (or race with) the application's
+# global random state.
+_JITTER = random.Random()
+
 __all__ = ["AsyncBatchProcessor", "BatchOptions"]
 
 
@@ -221,7 +225,7 @@ class _Lane:
                 self._report("failed", f"export failed: {result.reason}")
                 return 0, "failed"
             last_reason = result.reason
-            delay = random.uniform(0, min(opts.max_backoff, opts.initial_backoff * 2**attempt))
+            delay = _JITTER.uniform(0, min(opts.max_backoff, opts.initial_backoff * 2**attempt))
             if result.retry_after is not None:
                 delay = max(delay, result.retry_after)
             attempt += 1
