@@ -7,6 +7,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 import fapilog
 from fapilog_exporter_elasticsearch import ElasticsearchExporter, ElasticsearchExporterOptions
@@ -60,7 +61,7 @@ def test_environment_configures_everything(monkeypatch: pytest.MonkeyPatch, tmp_
     assert opts.data_stream_parts == ("logs", "shop", "prod")
     assert (opts.gzip, opts.max_request_bytes, opts.timeout) == (True, 1048576, 3.5)
     assert opts.ca_file == ca and opts.verify and not opts.filter_path
-    assert opts.authorization() == "ApiKey aWQ6a2V5"
+    assert opts.authorization() == SecretStr("ApiKey aWQ6a2V5")
 
 
 def test_keyword_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,7 +142,7 @@ def test_redact_masks_credentials_in_server_text() -> None:
 
 def test_basic_credentials_are_encoded() -> None:
     opts = ElasticsearchExporterOptions(url="http://es:9200", username="elastic", password="pw")
-    assert opts.authorization() == "Basic " + base64.b64encode(b"elastic:pw").decode()
+    assert opts.authorization() == SecretStr("Basic " + base64.b64encode(b"elastic:pw").decode())
     assert opts.auth_kind == "basic"
 
 

@@ -104,8 +104,10 @@ def _initialize(
         pre_init(resource)
 
     span_exporters, metric_exporters, _ = sdk_config._import_exporters(
-        (trace_exporter_names or []) + sdk_config._get_exporter_names("traces"),
-        (metric_exporter_names or []) + sdk_config._get_exporter_names("metrics"),
+        *installed_exporters(
+            (trace_exporter_names or []) + sdk_config._get_exporter_names("traces"),
+            (metric_exporter_names or []) + sdk_config._get_exporter_names("metrics"),
+        ),
         [],
     )
     if sampler is None:
@@ -136,16 +138,93 @@ def _initialize(
         exporter_args_map=exporter_args_map,
         meter_configurator=meter_configurator,
     )
-    init_logs(
+    pipeline = init_logs(
         resource,
         exporter_names=log_exporter_names or [],
         otel_processors=log_record_processors or [],
         capture_stdlib=setup_logging_handler is not False,
     )
+    # SIGTERM ends the process through fapilog's handler, not through atexit, so the
+    # SDK's own exit hooks never run: the pipeline's shutdown flushes spans and
+    # metrics too, concurrently with the logs and within the same bound.
+    pipeline.add_companion_flush(_flush_tracer_provider)
+    pipeline.add_companion_flush(_flush_meter_provider)
 
     post_init = sdk_config._import_opamp("post_sdk_init_function")
     if post_init is not None:
         post_init(resource)
+
+
+#: The distribution that provides each of the SDK's exporter entry-point names.
+_EXPORTER_PACKAGES: dict[str, str] = {
+    "otlp_proto_grpc": "opentelemetry-exporter-otlp-proto-grpc",
+    "otlp_proto_http": "opentelemetry-exporter-otlp-proto-http",
+    "zipkin_json": "opentelemetry-exporter-zipkin-json",
+    "zipkin_proto": "opentelemetry-exporter-zipkin-proto-http",
+    "prometheus": "opentelemetry-exporter-prometheus",
+}
+
+
+def installed_exporters(
+    trace_names: Sequence[str], metric_names: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """The trace and metric exporter names that have an installed entry point.
+
+    A missing exporter must not cost the logs: the SDK's configurator raises for
+    it, and the CLI then gives up on everything ("Failed to auto initialize").
+    Here the missing ones are left out (spans are still created, so log records
+    keep their trace ids) and one line on stderr names the package to install.
+
+    Args:
+        trace_names: entry-point names in ``opentelemetry_traces_exporter``.
+        metric_names: entry-point names in ``opentelemetry_metrics_exporter``.
+
+    Returns:
+        The names of each list that can be loaded, in their order.
+    """
+    from importlib.metadata import entry_points
+
+    missing: list[tuple[str, str]] = []
+    kept: list[list[str]] = []
+    for signal, group, names in (
+        ("traces", "opentelemetry_traces_exporter", trace_names),
+        ("metrics", "opentelemetry_metrics_exporter", metric_names),
+    ):
+        present = []
+        for name in dict.fromkeys(names):
+            if entry_points(group=group, name=name):
+                present.append(name)
+            else:
+                missing.append((signal, name))
+        kept.append(present)
+    if missing:
+        what = ", ".join(f"{signal} exporter '{name}'" for signal, name in missing)
+        packages = sorted(
+            {_EXPORTER_PACKAGES.get(name, f"the package of '{name}'") for _, name in missing}
+        )
+        signals = sorted({signal for signal, _ in missing})
+        off = " and ".join(f"OTEL_{s.upper()}_EXPORTER=none" for s in signals)
+        reporter.report(
+            "otel_missing_exporter",
+            f"{what} not installed: those {' and '.join(signals)} are not exported "
+            "(logs still are, with their trace ids). Fix: pip install 'fapilog[instrument]' "
+            f"(or {', '.join(packages)}), or set {off}",
+        )
+    return kept[0], kept[1]
+
+
+def _flush_tracer_provider(timeout_millis: int) -> object:
+    from opentelemetry import trace
+
+    flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+    return flush(timeout_millis) if flush is not None else True
+
+
+def _flush_meter_provider(timeout_millis: int) -> object:
+    from opentelemetry import metrics
+
+    flush = getattr(metrics.get_meter_provider(), "force_flush", None)
+    return flush(timeout_millis) if flush is not None else True
 
 
 def init_logs(

@@ -181,6 +181,8 @@ class Pipeline:
             drop_oldest=settings.overflow == "drop_oldest",
         )
         self._on_shutdown: list[Callable[[], None]] = []
+        self._companions: list[Callable[[int], object]] = []
+        self._companion_threads: list[threading.Thread] = []
         self._shutdown_result: bool | None = None
         self._closed = False
         self._init_process_state()
@@ -600,6 +602,7 @@ class Pipeline:
             except Exception as exc:
                 reporter.report("restore", f"restoring state at shutdown failed: {exc!r}")
         self._on_shutdown.clear()
+        self._start_companions(deadline)
         if self._loop is None:
             return deadline, None
         fut = asyncio.run_coroutine_threadsafe(self._shutdown_inner(deadline), self._loop)
@@ -640,6 +643,7 @@ class Pipeline:
         self._check_not_worker("shutdown")
         deadline, fut = self._begin_shutdown(timeout)
         if fut is None:
+            self._join_companions(deadline)
             return self._shutdown_result if self._shutdown_result is not None else True
         try:
             ok = fut.result(max(0.0, deadline - time.monotonic()))
@@ -648,12 +652,14 @@ class Pipeline:
         result = self._end_shutdown(ok)
         if self._thread is not None:
             self._thread.join(max(0.0, deadline - time.monotonic()))
+        self._join_companions(deadline)
         return result
 
     async def ashutdown(self, timeout: float | None = None) -> bool:
         """Awaitable :meth:`shutdown`; never blocks the calling event loop."""
         deadline, fut = self._begin_shutdown(timeout)
         if fut is None:
+            await asyncio.to_thread(self._join_companions, deadline)
             return self._shutdown_result if self._shutdown_result is not None else True
         try:
             ok = await asyncio.wait_for(
@@ -668,6 +674,7 @@ class Pipeline:
             )
         except TimeoutError:
             pass
+        await asyncio.to_thread(self._join_companions, deadline)
         return result
 
     def stats(self) -> PipelineStats:
@@ -685,6 +692,41 @@ class Pipeline:
     def add_shutdown_hook(self, undo: Callable[[], None]) -> None:
         """Register a callable that restores global state when the pipeline shuts down."""
         self._on_shutdown.append(undo)
+
+    def add_companion_flush(self, flush: Callable[[int], object]) -> None:
+        """Flush something else whenever this pipeline shuts down, within the same bound.
+
+        At exit and on SIGTERM the process ends right after the pipeline's shutdown,
+        so whatever else buffers telemetry (the OTel SDK's tracer and meter
+        providers) must be flushed by then too.
+
+        Args:
+            flush: an OTel-style ``force_flush(timeout_millis)``; it is called on a
+                thread of its own when the shutdown begins, with the time left in
+                milliseconds, and runs concurrently with the pipeline's own flush.
+                Shutdown waits for it until the deadline; its exceptions are
+                reported on stderr, never raised.
+        """
+        self._companions.append(flush)
+
+    def _start_companions(self, deadline: float) -> None:
+        companions, self._companions = self._companions, []
+        for flush in companions:
+
+            def run(flush: Callable[[int], object] = flush) -> None:
+                millis = max(0, int((deadline - time.monotonic()) * 1000))
+                try:
+                    flush(millis)
+                except Exception as exc:
+                    reporter.report("companion_flush", f"flush at shutdown failed: {exc!r}")
+
+            thread = threading.Thread(target=run, name="fapilog-companion-flush", daemon=True)
+            thread.start()
+            self._companion_threads.append(thread)
+
+    def _join_companions(self, deadline: float) -> None:
+        for thread in self._companion_threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _keeps_size(processor: Processor) -> bool:

@@ -15,14 +15,21 @@ from fapilog.exporters.memory import InMemoryExporter
 from fapilog.testing._capture import CapturedLogs, capture_logs
 
 if TYPE_CHECKING:
-    from fapilog.testing._rotel import CollectedLog, RotelCollector
+    from fapilog.testing._rotel import CollectedLog, CollectedSpan, RotelCollector
 
-__all__ = ["CapturedLogs", "CollectedLog", "InMemoryExporter", "RotelCollector", "capture_logs"]
+__all__ = [
+    "CapturedLogs",
+    "CollectedLog",
+    "CollectedSpan",
+    "InMemoryExporter",
+    "RotelCollector",
+    "capture_logs",
+]
 
 
 def __getattr__(name: str) -> Any:
     # The collector helper is imported on demand: it needs the optional rotel package.
-    if name in ("RotelCollector", "CollectedLog"):
+    if name in ("RotelCollector", "CollectedLog", "CollectedSpan"):
         from fapilog.testing import _rotel
 
         return getattr(_rotel, name)

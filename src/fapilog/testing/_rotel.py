@@ -37,7 +37,9 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 from fapilog.testing._rotel_output import (
     _RECORD_END,
     CollectedLog,
+    CollectedSpan,
     _DebugLogParser,
+    _SpanParser,
     parse_value,
 )
 
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from types import TracebackType
 
-__all__ = ["CollectedLog", "RotelCollector", "RotelCollectorError", "parse_value"]
+__all__ = ["CollectedLog", "CollectedSpan", "RotelCollector", "RotelCollectorError", "parse_value"]
 
 _HOST = "127.0.0.1"
 _READ_SIZE = 1 << 16
@@ -98,6 +100,10 @@ class RotelCollector:
             of an earlier collector, or one the test chose before any collector
             ran). If the port is taken, :meth:`start` retries briefly, then raises.
         http_port: Likewise for OTLP/HTTP.
+        traces: Also receive spans and print them (see :meth:`spans`); by default the
+            traces receiver is off and a trace exporter pointed here gets errors.
+        metrics: Also receive metrics (accepted and discarded, not printed), so an
+            application exporting all three signals to one endpoint sees no errors.
 
     Raises:
         ValueError: ``verbosity`` or ``forward_protocol`` is not one of its choices,
@@ -118,6 +124,8 @@ class RotelCollector:
         extra_args: Sequence[str] = (),
         grpc_port: int | None = None,
         http_port: int | None = None,
+        traces: bool = False,
+        metrics: bool = False,
     ) -> None:
         if forward_protocol not in ("grpc", "http"):
             raise ValueError(f"forward_protocol must be 'grpc' or 'http', not {forward_protocol!r}")
@@ -138,6 +146,8 @@ class RotelCollector:
         self._output_file = None if output_file is None else Path(output_file)
         self._extra_args = tuple(extra_args)
         self._fixed_ports = (grpc_port, http_port)
+        self._traces = traces
+        self._metrics = metrics
 
         self._process: subprocess.Popen[bytes] | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
@@ -289,6 +299,23 @@ class RotelCollector:
                 self._parser.feed(chunk)
             return self._parser.records[self._base_count :]
 
+    def spans(self) -> list[CollectedSpan]:
+        """Every span received since start (``traces=True``), parsed.
+
+        :meth:`reset` does not apply to spans: filter by trace id instead.
+
+        Raises:
+            RotelCollectorError: the collector runs without ``traces``, ``debug_log``
+                or with ``verbosity="basic"``.
+        """
+        self._require_debug_log()
+        if not self._traces or self._verbosity != "detailed":
+            raise RotelCollectorError("spans() needs traces=True and verbosity='detailed'")
+        parser = _SpanParser()
+        parser.feed(self._capture.text())
+        parser.close()
+        return parser.spans
+
     def reset(self) -> None:
         """Forget the records received so far: counts and records start again from 0.
 
@@ -318,8 +345,6 @@ class RotelCollector:
             f"{_HOST}:{self._grpc_port}",
             "--otlp-http-endpoint",
             f"{_HOST}:{self._http_port}",
-            "--otlp-receiver-traces-disabled",
-            "--otlp-receiver-metrics-disabled",
             "--log-format",
             "text",
             # Only used with --daemon, but keep rotel away from its shared /tmp defaults.
@@ -328,8 +353,14 @@ class RotelCollector:
             "--log-file",
             os.path.join(workdir, "rotel-agent.log"),
         ]
+        if not self._traces:
+            command.append("--otlp-receiver-traces-disabled")
+        if not self._metrics:
+            command.append("--otlp-receiver-metrics-disabled")
         if self._debug_log:
             command += ["--debug-log", "logs", "--debug-log-verbosity", self._verbosity]
+            if self._traces:
+                command += ["--debug-log", "traces"]
         if self._batch_timeout is not None:
             command += ["--logs-batch-timeout", self._batch_timeout]
         if self._forward_to is not None:

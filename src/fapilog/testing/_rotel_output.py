@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["CollectedLog", "parse_value"]
+__all__ = ["CollectedLog", "CollectedSpan", "parse_value"]
 
 # Line prefixes of rotel's detailed debug output for logs (rotel 0.0.1).
 _RECORD_END = "Flags: "
@@ -82,6 +82,109 @@ class CollectedLog:
     """``event_name`` ("" when unset)."""
 
 
+@dataclass(frozen=True)
+class CollectedSpan:
+    """One span as the collector printed it (``RotelCollector(traces=True)``)."""
+
+    name: str
+    """The span name."""
+    kind: str
+    """OTLP kind without its prefix: ``"SERVER"``, ``"CLIENT"``, ``"INTERNAL"`` ..."""
+    trace_id: str
+    """Trace id as 32 lowercase hex digits."""
+    span_id: str
+    """Span id as 16 lowercase hex digits."""
+    parent_span_id: str = ""
+    """The parent's span id ("" for a root span)."""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    """Span attributes (events and links are not kept)."""
+    resource_attributes: dict[str, Any] = field(default_factory=dict)
+    """Attributes of the resource the span came with (``service.name`` etc.)."""
+    scope_name: str = ""
+    """Instrumentation scope name ("" when absent)."""
+
+
+_SPAN_FIELDS = {
+    "    Trace ID       : ": "trace_id",
+    "    Parent ID      : ": "parent_span_id",
+    "    ID             : ": "span_id",
+    "    Name           : ": "name",
+    "    Kind           : ": "kind",
+}
+
+
+class _SpanParser:
+    """Turns ``--debug-log traces --debug-log-verbosity detailed`` output into spans.
+
+    Only what tests ask of a span is kept: its ids, name, kind, own attributes,
+    resource and scope. Output of other signals is skipped.
+    """
+
+    def __init__(self) -> None:
+        self.spans: list[CollectedSpan] = []
+        self._in_spans = False
+        self._resource: list[list[str]] = []
+        self._scope_name = ""
+        self._fields: dict[str, str] | None = None
+        self._attributes: list[list[str]] = []
+        self._section: list[list[str]] | None = None
+
+    def feed(self, text: str) -> None:
+        """Parse complete lines of output."""
+        for line in text.splitlines():
+            self._line(line)
+
+    def _line(self, line: str) -> None:
+        if line.startswith(("ResourceLog #", "ResourceMetrics #")):
+            self._finish()
+            self._in_spans = False
+        elif line.startswith("ResourceSpans #"):
+            self._finish()
+            self._in_spans, self._resource, self._section = True, [], None
+        elif not self._in_spans or _AGENT_LOG_LINE.match(line):
+            return
+        elif line == "Resource attributes:":
+            self._section = self._resource
+        elif line.startswith("InstrumentationScope ") and not line.endswith(":"):
+            self._finish()
+            self._scope_name = line[len("InstrumentationScope ") :].rpartition(" ")[0]
+        elif line.startswith("Span #"):
+            self._finish()
+            self._fields, self._attributes, self._section = {}, [], None
+        elif line == "Attributes:" and self._fields is not None:
+            self._section = self._attributes
+        elif line in ("Events:", "Links:") or line.startswith(("SpanEvent #", "SpanLink #")):
+            self._section = None
+        elif line.startswith(_ATTRIBUTE) and self._section is not None:
+            self._section.append([line[len(_ATTRIBUTE) :]])
+        elif self._fields is not None:
+            for prefix, name in _SPAN_FIELDS.items():
+                if line.startswith(prefix):
+                    self._fields[name] = line[len(prefix) :].strip()
+                    break
+
+    def _finish(self) -> None:
+        fields, self._fields = self._fields, None
+        if not fields:
+            return
+        self.spans.append(
+            CollectedSpan(
+                name=fields.get("name", ""),
+                kind=fields.get("kind", "").removeprefix("SPAN_KIND_"),
+                trace_id=fields.get("trace_id", ""),
+                span_id=fields.get("span_id", ""),
+                parent_span_id=fields.get("parent_span_id", ""),
+                attributes=_parse_attributes(self._attributes),
+                resource_attributes=_parse_attributes(self._resource),
+                scope_name=self._scope_name,
+            )
+        )
+
+    def close(self) -> None:
+        """Keep the last span (its block has no end marker of its own)."""
+        self._finish()
+
+
 # -- parsing rotel's detailed debug output -----------------------------------------------
 
 
@@ -108,6 +211,8 @@ class _DebugLogParser:
         self._attributes: list[list[str]] = []
         # The value a continuation line extends: [target list, index].
         self._continued: tuple[list[str], int] | None = None
+        # Inside the output of another signal (spans, metrics), which is not ours.
+        self._foreign = False
 
     def feed(self, text: str) -> None:
         """Parse complete lines of output."""
@@ -115,6 +220,13 @@ class _DebugLogParser:
             self._line(line)
 
     def _line(self, line: str) -> None:
+        if line.startswith(("ResourceSpans #", "ResourceMetrics #")):
+            self._foreign = True
+            return
+        if self._foreign:
+            if not line.startswith("ResourceLog #"):
+                return
+            self._foreign = False
         if line.startswith(_ATTRIBUTE):
             name_value = [line[len(_ATTRIBUTE) :]]
             self._section.append(name_value)

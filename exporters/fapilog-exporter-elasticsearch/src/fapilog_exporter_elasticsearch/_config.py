@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fapilog.exporters._http_util import safe_reason, secret_words
+from fapilog.exporters._http_util import decoded_credential, safe_reason, secret_words
+from fapilog.exporters._secret import Secret
 from fapilog.exporters._options_util import build_options
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ class ElasticsearchExporterOptions(BaseSettings):
     :meth:`from_env` does the same but raises :class:`fapilog.ConfigError` with a
     message naming the argument or variable at fault. Secrets (``api_key``,
     ``password``) are :class:`~pydantic.SecretStr`: never in ``repr``, ``str``,
-    errors or export results.
+    ``model_dump()``, errors or export results; pickling options that hold one
+    raises :class:`TypeError`.
     """
 
     model_config = SettingsConfigDict(
@@ -132,7 +134,7 @@ class ElasticsearchExporterOptions(BaseSettings):
             return None
         if _CONTROL.search(secret):
             raise ValueError("contains a control character (e.g. a newline)")
-        return SecretStr(secret)
+        return Secret(secret)
 
     @field_validator("dataset", "namespace")
     @classmethod
@@ -234,20 +236,21 @@ class ElasticsearchExporterOptions(BaseSettings):
             return "api_key"
         return "basic" if self.username else "none"
 
-    def authorization(self) -> str | None:
-        """The ``Authorization`` header value, or ``None`` without credentials."""
+    def authorization(self) -> SecretStr | None:
+        """The ``Authorization`` header value (wrapped), or ``None`` without credentials."""
         if self.api_key is not None:
-            return f"ApiKey {encode_api_key(self.api_key.get_secret_value())}"
+            return Secret(f"ApiKey {encode_api_key(self.api_key.get_secret_value())}")
         if self.username and self.password is not None:
             pair = f"{self.username}:{self.password.get_secret_value()}".encode()
-            return f"Basic {base64.b64encode(pair).decode('ascii')}"
+            return Secret(f"Basic {base64.b64encode(pair).decode('ascii')}")
         return None
 
     def redact(self, text: str) -> str:
         """Make ``text`` (e.g. a server's error reason) safe for diagnostics.
 
-        Masks the API key (both forms), the password and the ``Authorization`` value
-        wherever they appear, flattens control characters and caps the length.
+        Masks the API key (both forms, and the key part of ``id:api_key``), the
+        password and the ``Authorization`` credential wherever they appear, in any
+        case or URL-encoded, flattens control characters and caps the length.
 
         Args:
             text: any text that may echo request data.
@@ -261,7 +264,10 @@ class ElasticsearchExporterOptions(BaseSettings):
                 secrets.extend(secret_words(value.get_secret_value(), r"\s:"))
         header = self.authorization()
         if header is not None:
-            secrets.append(header.split(" ", 1)[1])
+            credential = header.get_secret_value().split(" ", 1)[1]
+            secrets.extend(secret_words(credential))
+            # The encoded API key decodes to id:api_key (the id is no secret).
+            secrets.extend(decoded_credential(credential)[1:])
         return safe_reason(text, secrets)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:

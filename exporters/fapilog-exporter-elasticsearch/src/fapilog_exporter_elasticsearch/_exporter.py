@@ -13,6 +13,7 @@ import httpx
 from fapilog import __version__
 from fapilog.exporters import Exporter, ExportResult, ExportStatus
 from fapilog.exporters._http_util import parse_retry_after
+from fapilog.exporters._secret import SecretHeaders
 from fapilog.exporters._progress import BatchProgress
 from fapilog_exporter_elasticsearch._bulk import (
     FILTER_PATH,
@@ -32,6 +33,8 @@ from fapilog_exporter_elasticsearch._http import certificate_error, verify_setti
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from pydantic import SecretStr
 
     from fapilog import LogEvent
 
@@ -136,7 +139,7 @@ class ElasticsearchExporter(Exporter):
         self._data_stream = options.data_stream_parts
         self._bulk_url = f"{options.url}/{quote(options.target, safe='')}/_bulk"
         self._params = {"filter_path": FILTER_PATH} if options.filter_path else {}
-        headers = {
+        headers: dict[str, str | SecretStr] = {
             "user-agent": f"fapilog/{__version__}",
             "accept": "application/json",
             "content-type": "application/x-ndjson",
@@ -146,7 +149,8 @@ class ElasticsearchExporter(Exporter):
         authorization = options.authorization()
         if authorization is not None:
             headers["authorization"] = authorization
-        self._headers = headers
+        # The credentials are revealed only to each request.
+        self._headers = SecretHeaders(headers)
         self._ids = IdSource()
         self._progress: _Progress | None = None
         self._client: httpx.AsyncClient | None = None
@@ -268,7 +272,7 @@ class ElasticsearchExporter(Exporter):
                 self._bulk_url,
                 content=body,
                 params=self._params,
-                headers=self._headers,
+                headers=self._headers.reveal(),
                 timeout=timeout,
             )
         except httpx.TimeoutException:

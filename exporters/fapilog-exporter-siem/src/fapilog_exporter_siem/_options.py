@@ -16,6 +16,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fapilog.exporters._http_util import safe_reason
+from fapilog.exporters._secret import Secret, wrap_secret
 from fapilog.exporters._options_util import build_options
 
 __all__ = ["DEFAULT_ENTERPRISE_NUMBER", "ENV_PREFIX", "FACILITIES", "SyslogOptions"]
@@ -59,7 +60,8 @@ class SyslogOptions(BaseSettings):
     argument (keywords win). Build it with :meth:`resolve` to get a
     :class:`fapilog.ConfigError` naming the variable or argument on bad input.
     ``client_key_password`` is a :class:`~pydantic.SecretStr`: it never appears in
-    ``repr``, errors or export results.
+    ``repr``, ``str``, ``model_dump()``, errors or export results, and pickling
+    options that hold one raises :class:`TypeError`.
     """
 
     model_config = SettingsConfigDict(
@@ -227,6 +229,11 @@ class SyslogOptions(BaseSettings):
         if value is not None and not value.is_file():
             raise ValueError(f"file {str(value)!r} does not exist; give the path of a PEM file")
         return value
+
+    @field_validator("client_key_password")
+    @classmethod
+    def _wrap_password(cls, value: SecretStr | None) -> Secret | None:
+        return None if value is None else wrap_secret(value)
 
     @field_validator("vendor", "product", "product_version")
     @classmethod

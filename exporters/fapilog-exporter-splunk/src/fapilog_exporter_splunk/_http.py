@@ -39,6 +39,7 @@ import orjson
 from fapilog._version import __version__
 from fapilog.exporters._base import ExportResult
 from fapilog.exporters._http_util import parse_retry_after
+from fapilog.exporters._secret import Secret, SecretHeaders
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -132,10 +133,13 @@ class HECClient:
         # Clients abandoned in a forked child stay referenced, so their sockets are not
         # finalised there while the parent still uses the connections.
         self._orphans: list[httpx.AsyncClient] = []
-        self._base_headers = {
-            "user-agent": f"fapilog/{__version__}",
-            "authorization": f"Splunk {options.token.get_secret_value()}",
-        }
+        # The token is revealed only to each request.
+        self._base_headers = SecretHeaders(
+            {
+                "user-agent": f"fapilog/{__version__}",
+                "authorization": Secret(f"Splunk {options.token.get_secret_value()}"),
+            }
+        )
 
     def __repr__(self) -> str:
         return f"HECClient(url={self.options.url!r})"
@@ -173,14 +177,14 @@ class HECClient:
             client = self._get()
         except OSError as exc:  # ssl.SSLError included: the CA file is unreadable
             return ExportResult.failure(f"cannot load the CA file: {exc.strerror or exc}")
-        headers = dict(self._base_headers)
-        headers["content-type"] = content_type
-        headers[CHANNEL_HEADER] = channel
+        extra = {"content-type": content_type, CHANNEL_HEADER: channel}
         if self.options.gzip:
             body = gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0)
-            headers["content-encoding"] = "gzip"
+            extra["content-encoding"] = "gzip"
         try:
-            return await client.post(url, content=body, headers=headers, params=params)
+            return await client.post(
+                url, content=body, headers=self._base_headers.reveal(extra), params=params
+            )
         except httpx.TimeoutException:
             return ExportResult.retryable(f"HTTP request timed out after {self.options.timeout:g}s")
         except httpx.TransportError as exc:

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from fapilog.exporters._http_util import safe_reason
+from fapilog.exporters._http_util import safe_reason, secret_words
+from fapilog.exporters._secret import Secret
 from fapilog.exporters._options_util import build_options
 
 __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "ENV_PREFIX", "SplunkHECOptions"]
@@ -29,8 +30,9 @@ class SplunkHECOptions(BaseSettings):
     Every field is read from ``FAPILOG_SPLUNK_<FIELD>`` unless given as a keyword
     argument (keywords win). Build it with :meth:`resolve` to get a
     :class:`fapilog.ConfigError` naming the variable or argument on bad input. The
-    token is a :class:`~pydantic.SecretStr`: it never appears in ``repr``, errors or
-    export results.
+    token is a :class:`~pydantic.SecretStr`: it never appears in ``repr``, ``str``,
+    ``model_dump()``, errors or export results, and pickling the options raises
+    :class:`TypeError`.
     """
 
     model_config = SettingsConfigDict(
@@ -141,7 +143,7 @@ class SplunkHECOptions(BaseSettings):
             raise ValueError("must not be empty")
         if _CONTROL.search(secret) or " " in secret:
             raise ValueError("must not contain spaces or control characters")
-        return SecretStr(secret)
+        return Secret(secret)
 
     @field_validator("index", "source", "sourcetype", "host")
     @classmethod
@@ -200,7 +202,8 @@ class SplunkHECOptions(BaseSettings):
     def redact(self, text: str) -> str:
         """Make ``text`` (e.g. a server's error message) safe for diagnostics.
 
-        Masks the token, flattens control characters and caps the length.
+        Masks the token (in any case, URL-encoded too), flattens control characters
+        and caps the length.
 
         Args:
             text: any text that may echo request data.
@@ -208,7 +211,7 @@ class SplunkHECOptions(BaseSettings):
         Returns:
             The sanitised text.
         """
-        return safe_reason(text, (self.token.get_secret_value(),))
+        return safe_reason(text, secret_words(self.token.get_secret_value()))
 
     # -- construction --------------------------------------------------------------
 
