@@ -15,39 +15,43 @@ if TYPE_CHECKING:
 
 pytest.importorskip("rotel", reason="needs the rotel collector")
 
-SPAN_OUTPUT = """\
-ResourceSpans #0
-Resource SchemaURL: 
-Resource attributes:
-     -> service.name: Str(shop)
-ScopeSpans #0
-ScopeSpans SchemaURL: 
-InstrumentationScope opentelemetry.instrumentation.asgi 0.64b0
-Span #0
-    Trace ID       : 0af7651916cd43dd8448eb211c80319c
-    Parent ID      : b7ad6b7169203331
-    ID             : 082a08ee4a82d583
-    Name           : GET /order/{n}
-    Kind           : SPAN_KIND_SERVER
-Start time: 1796435918800971096
-End time: 1796435918801209041
-    Status code    : STATUS_CODE_UNSET
-    Status message : 
-Attributes:
-     -> http.route: Str(/order/{n})
-     -> http.status_code: Int(200)
-Events:
-SpanEvent #0
-     -> Name: exception
-     -> Attributes::
-          -> exception.type: Str(ValueError)
-Span #1
-    Trace ID       : 0af7651916cd43dd8448eb211c80319c
-    Parent ID      : 082a08ee4a82d583
-    ID             : 1111111111111111
-    Name           : GET /order/{n} http send
-    Kind           : SPAN_KIND_INTERNAL
-"""
+# rotel's detailed trace output, verbatim (some lines end in a space).
+SPAN_OUTPUT = "".join(
+    line + "\n"
+    for line in [
+        "ResourceSpans #0",
+        "Resource SchemaURL: ",
+        "Resource attributes:",
+        "     -> service.name: Str(shop)",
+        "ScopeSpans #0",
+        "ScopeSpans SchemaURL: ",
+        "InstrumentationScope opentelemetry.instrumentation.asgi 0.64b0",
+        "Span #0",
+        "    Trace ID       : 0af7651916cd43dd8448eb211c80319c",
+        "    Parent ID      : b7ad6b7169203331",
+        "    ID             : 082a08ee4a82d583",
+        "    Name           : GET /order/{n}",
+        "    Kind           : SPAN_KIND_SERVER",
+        "Start time: 1796435918800971096",
+        "End time: 1796435918801209041",
+        "    Status code    : STATUS_CODE_UNSET",
+        "    Status message : ",
+        "Attributes:",
+        "     -> http.route: Str(/order/{n})",
+        "     -> http.status_code: Int(200)",
+        "Events:",
+        "SpanEvent #0",
+        "     -> Name: exception",
+        "     -> Attributes::",
+        "          -> exception.type: Str(ValueError)",
+        "Span #1",
+        "    Trace ID       : 0af7651916cd43dd8448eb211c80319c",
+        "    Parent ID      : 082a08ee4a82d583",
+        "    ID             : 1111111111111111",
+        "    Name           : GET /order/{n} http send",
+        "    Kind           : SPAN_KIND_INTERNAL",
+    ]
+)
 
 
 def test_span_blocks_parse_into_collected_spans() -> None:
