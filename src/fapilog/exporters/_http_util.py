@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
+from urllib.parse import quote, quote_plus
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["REASON_LIMIT", "parse_retry_after", "safe_reason", "secret_words"]
+__all__ = [
+    "REASON_LIMIT",
+    "decoded_credential",
+    "parse_retry_after",
+    "safe_reason",
+    "secret_words",
+]
 
 REASON_LIMIT = 300
 """Longest reason (in characters) an exporter puts into results and diagnostics."""
@@ -46,24 +54,55 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - now).total_seconds())
 
 
+def decoded_credential(encoded: str) -> list[str]:
+    """What a server may echo of a base64 ``user:password`` credential, decoded.
+
+    Args:
+        encoded: the credential of ``Authorization: Basic <encoded>`` (or of an
+            Elasticsearch ``ApiKey``, which encodes ``id:api_key`` the same way).
+
+    Returns:
+        ``["user:password", "password"]``, or nothing when ``encoded`` is not such a
+        credential.
+    """
+    try:
+        text = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
+        return []
+    _, sep, password = text.partition(":")
+    if not sep or _CONTROL.search(text):
+        return []
+    return [text, password] if password else [text]
+
+
 def secret_words(secret: str, separators: str = r"\s") -> list[str]:
-    """``secret`` and its long words: a server may echo just the token of ``Bearer <token>``.
+    """The forms of ``secret`` a server may echo back, all to be masked.
+
+    A server may echo just the token of ``Bearer <token>``, the decoded ``user:password``
+    of ``Basic <base64>``, or a URL-encoded form. :func:`safe_reason` matches them
+    case-insensitively.
 
     Args:
         secret: a header value, password or key.
         separators: a regex character class body splitting ``secret`` into words.
 
     Returns:
-        The values to mask, the whole secret first.
+        The values to mask, the whole secret first: the words of 8 or more characters,
+        the decoded credential of a ``Basic`` value, and the URL-encoded form of each.
     """
-    return [secret, *(w for w in re.split(f"[{separators}]", secret) if len(w) >= _SECRET_WORD)]
+    forms = [secret, *(w for w in re.split(f"[{separators}]", secret) if len(w) >= _SECRET_WORD)]
+    scheme, _, credential = secret.strip().partition(" ")
+    if scheme.lower() == "basic":
+        forms.extend(decoded_credential(credential))
+    forms.extend([quote(form, safe="") for form in forms] + [quote_plus(form) for form in forms])
+    return list(dict.fromkeys(form for form in forms if form))
 
 
 def safe_reason(text: str, secrets: Iterable[str] = ()) -> str:
     """Make ``text`` (e.g. a server's error message) safe for results and diagnostics.
 
-    Masks every secret (longest first, so a secret containing another is masked
-    whole), flattens control characters to spaces and caps the length at
+    Masks every secret whatever its case (longest first, so a secret containing
+    another is masked whole), flattens control characters to spaces and caps the length at
     :data:`REASON_LIMIT` characters.
 
     Args:
@@ -73,8 +112,10 @@ def safe_reason(text: str, secrets: Iterable[str] = ()) -> str:
     Returns:
         The sanitised text.
     """
-    for secret in sorted(filter(None, secrets), key=len, reverse=True):
-        text = text.replace(secret, "***")
+    needles = sorted(set(filter(None, secrets)), key=len, reverse=True)
+    if needles:
+        # One pass, longest alternative first; a server may change the case.
+        text = re.sub("|".join(map(re.escape, needles)), "***", text, flags=re.IGNORECASE)
     text = _CONTROL.sub(" ", text).strip()
     if len(text) > REASON_LIMIT:
         text = text[: REASON_LIMIT - 3] + "..."

@@ -17,8 +17,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fapilog.exporters._http_util import decoded_credential, safe_reason, secret_words
-from fapilog.exporters._secret import Secret
 from fapilog.exporters._options_util import build_options
+from fapilog.exporters._secret import Secret
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -16,8 +16,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fapilog.exporters._http_util import safe_reason
-from fapilog.exporters._secret import Secret, wrap_secret
 from fapilog.exporters._options_util import build_options
+from fapilog.exporters._secret import Secret, wrap_secret
 
 __all__ = ["DEFAULT_ENTERPRISE_NUMBER", "ENV_PREFIX", "FACILITIES", "SyslogOptions"]
 

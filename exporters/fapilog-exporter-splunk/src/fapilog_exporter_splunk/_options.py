@@ -12,8 +12,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fapilog.exporters._http_util import safe_reason, secret_words
-from fapilog.exporters._secret import Secret
 from fapilog.exporters._options_util import build_options
+from fapilog.exporters._secret import Secret
 
 __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "ENV_PREFIX", "SplunkHECOptions"]
 

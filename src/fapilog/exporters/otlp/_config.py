@@ -9,6 +9,7 @@ The semantics follow the OpenTelemetry exporter specification; see
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import string
@@ -21,6 +22,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -30,6 +33,7 @@ from pydantic import (
 
 from fapilog.config import ConfigError
 from fapilog.exporters._http_util import safe_reason, secret_words
+from fapilog.exporters._secret import Secret
 from fapilog.exporters.otlp._encode import DEFAULT_MAX_REQUEST_BYTES
 
 if TYPE_CHECKING:
@@ -54,8 +58,10 @@ class OTLPExporterOptions(BaseModel):
 
     Construct it directly to ignore the environment, or with :meth:`from_env` to
     apply the ``OTEL_EXPORTER_OTLP_*`` variables under the keyword arguments.
-    Header values are :class:`~pydantic.SecretStr`: they never appear in ``repr``,
-    ``str``, errors or export results.
+    Header values are :class:`~pydantic.SecretStr`, and a password in the endpoint URL
+    is taken out of :attr:`endpoint` and kept apart, wrapped the same way: neither
+    appears in ``repr``, ``str``, ``model_dump()``, errors or export results, and
+    pickling the options raises :class:`TypeError` while they hold either.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
@@ -65,7 +71,10 @@ class OTLPExporterOptions(BaseModel):
 
     endpoint: str = Field(default="", validate_default=True)
     """Where to send. Empty means the protocol's default: ``http://localhost:4317``
-    (gRPC) or ``http://localhost:4318/v1/logs`` (HTTP, used as the full URL)."""
+    (gRPC) or ``http://localhost:4318/v1/logs`` (HTTP, used as the full URL). A
+    password in the URL (``https://user:password@host``) is not kept here: the field
+    holds ``https://user@host`` and the password is kept as a secret (HTTP sends it
+    as basic authentication, as given)."""
 
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     """Extra request headers (gRPC metadata), names lower-cased; values are secret."""
@@ -97,7 +106,25 @@ class OTLPExporterOptions(BaseModel):
     """Batches exported at once, overlapping round trips to the collector (1: one at
     a time, in order)."""
 
+    # The endpoint as given, password included, when it has one.
+    _secret_endpoint: Secret | None = PrivateAttr(default=None)
+
     # -- validation ----------------------------------------------------------------
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_endpoint_password_apart(
+        cls, data: Any, handler: ModelWrapValidatorHandler[OTLPExporterOptions]
+    ) -> OTLPExporterOptions:
+        secret = None
+        if isinstance(data, Mapping) and isinstance(data.get("endpoint"), str):
+            endpoint, secret = _split_password(data["endpoint"])
+            if secret is not None:
+                data = {**data, "endpoint": endpoint}
+        options = handler(data)
+        if secret is not None:
+            options._secret_endpoint = secret
+        return options
 
     @field_validator("protocol", "compression", mode="before")
     @classmethod
@@ -152,7 +179,7 @@ class OTLPExporterOptions(BaseModel):
                 raise ValueError(
                     f"the value of header {name!r} contains a control character (e.g. a newline)"
                 )
-            checked[name] = SecretStr(secret.strip())
+            checked[name] = Secret(secret.strip())
         return checked
 
     @model_validator(mode="after")
@@ -187,15 +214,19 @@ class OTLPExporterOptions(BaseModel):
 
     @property
     def display_endpoint(self) -> str:
-        """:attr:`endpoint` with any password in it masked."""
-        if "://" not in self.endpoint:
+        """:attr:`endpoint`, with ``:***`` where the URL had a password."""
+        if self._secret_endpoint is None:
             return self.endpoint
         parts = urlsplit(self.endpoint)
-        if parts.password is None:
-            return self.endpoint
         user, _, host = parts.netloc.rpartition("@")
-        masked = f"{user.partition(':')[0]}:***@{host}"
-        return parts._replace(netloc=masked).geturl()
+        return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+    @property
+    def transport_endpoint(self) -> SecretStr:
+        """The endpoint URL as given, password included: for the transport only."""
+        if self._secret_endpoint is not None:
+            return self._secret_endpoint
+        return Secret(self.endpoint)
 
     def redact(self, text: str) -> str:
         """Make ``text`` (e.g. a server's error message) safe for diagnostics.
@@ -212,9 +243,12 @@ class OTLPExporterOptions(BaseModel):
         secrets = []
         for value in self.headers.values():
             secrets.extend(secret_words(value.get_secret_value()))
-        password = urlsplit(self.endpoint).password if "://" in self.endpoint else None
-        if password:
-            secrets.append(password)
+        if self._secret_endpoint is not None:
+            parts = urlsplit(self._secret_endpoint.get_secret_value())
+            user, password = unquote(parts.username or ""), parts.password or ""
+            # As sent: HTTP basic authentication, from the decoded user and password.
+            basic = base64.b64encode(f"{user}:{unquote(password)}".encode()).decode("ascii")
+            secrets.extend([*secret_words(password), *secret_words(unquote(password)), basic])
         return safe_reason(text, secrets)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
@@ -304,8 +338,29 @@ def _parse_headers(raw: str, var: str = "headers") -> dict[str, SecretStr]:
                 f"comma-separated pairs such as {var}=authorization=Bearer%20<token>,"
                 "x-tenant=acme (URL-encode spaces, commas and '=' in values)"
             )
-        headers[name] = SecretStr(unquote(value).strip())
+        headers[name] = Secret(unquote(value).strip())
     return headers
+
+
+def _split_password(value: str) -> tuple[str, Secret | None]:
+    """``value`` without the password of its URL, and the whole URL as a secret.
+
+    A value that is no URL with a password comes back as it is, with ``None``.
+    """
+    text = value.strip()
+    if "://" not in text:
+        return value, None
+    try:
+        parts = urlsplit(text)
+        password = parts.password
+    except ValueError:  # e.g. an unbalanced "[": the field validator reports it
+        return value, None
+    if password is None:
+        return value, None
+    user, _, host = parts.netloc.rpartition("@")
+    username = user.partition(":")[0]
+    netloc = f"{username}@{host}" if username else host
+    return parts._replace(netloc=netloc).geturl(), Secret(text)
 
 
 def _parse_timeout(raw: str, var: str) -> float:

@@ -12,6 +12,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from fapilog._version import __version__
 from fapilog.config import ConfigError
 from fapilog.exporters._base import ExportResult
+from fapilog.exporters._secret import SecretHeaders
 from fapilog.exporters.otlp._config import OTLPExporterOptions
 from fapilog.exporters.otlp._exporter import Accepted, OTLPExporterBase
 from fapilog.exporters.otlp._status import retry_delay, status_from_metadata
@@ -69,16 +70,8 @@ class OTLPGrpcExporter(OTLPExporterBase):
                 "use OTLPHttpExporter (or OTLPExporter, which picks by protocol)"
             )
         super().__init__(options)
-        # gRPC wants lower-case keys, and bytes for "-bin" keys.
-        self._metadata: tuple[tuple[str, str | bytes], ...] = tuple(
-            (
-                key,
-                value.get_secret_value().encode()
-                if key.endswith("-bin")
-                else value.get_secret_value(),
-            )
-            for key, value in options.headers.items()
-        )
+        # Lower-case keys (as gRPC wants); the values stay wrapped until each call.
+        self._metadata = SecretHeaders(options.headers)
         self._channel: Any = None
         self._stub: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -118,7 +111,7 @@ class OTLPGrpcExporter(OTLPExporterBase):
                 return ExportResult.failure(f"cannot read a TLS file: {exc.strerror or exc}")
         try:
             response: ExportLogsServiceResponse = await stub(
-                payload, timeout=timeout, metadata=self._metadata
+                payload, timeout=timeout, metadata=self._metadata.metadata()
             )
         except grpc.aio.AioRpcError as exc:
             return self._classify(exc)

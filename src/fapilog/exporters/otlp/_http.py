@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]  # no stubs
@@ -15,9 +15,13 @@ from fapilog._version import __version__
 from fapilog.config import ConfigError
 from fapilog.exporters._base import ExportResult
 from fapilog.exporters._http_util import parse_retry_after
+from fapilog.exporters._secret import SecretHeaders
 from fapilog.exporters.otlp._config import OTLPExporterOptions
 from fapilog.exporters.otlp._exporter import Accepted, OTLPExporterBase
 from fapilog.exporters.otlp._status import decode_status
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 
 __all__ = ["OTLPHttpExporter"]
 
@@ -60,12 +64,14 @@ class OTLPHttpExporter(OTLPExporterBase):
                 "use OTLPGrpcExporter (or OTLPExporter, which picks by protocol)"
             )
         super().__init__(options)
-        headers = {"user-agent": f"fapilog/{__version__}"}
-        headers.update((key, value.get_secret_value()) for key, value in options.headers.items())
+        headers: dict[str, str | SecretStr] = {"user-agent": f"fapilog/{__version__}"}
+        headers.update(options.headers)
         headers["content-type"] = "application/x-protobuf"
         if options.compression == "gzip":
             headers["content-encoding"] = "gzip"
-        self._headers = headers
+        # Header values and the endpoint's password are revealed only to each request.
+        self._headers = SecretHeaders(headers)
+        self._url = options.transport_endpoint
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         # Clients abandoned in a forked child: kept referenced so their sockets are
@@ -101,7 +107,10 @@ class OTLPHttpExporter(OTLPExporterBase):
             body = gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0)
         try:
             response = await client.post(
-                self.options.endpoint, content=body, headers=self._headers, timeout=timeout
+                self._url.get_secret_value(),
+                content=body,
+                headers=self._headers.reveal(),
+                timeout=timeout,
             )
         except httpx.TimeoutException:
             return ExportResult.retryable(f"HTTP request timed out after {timeout:.3g}s")
