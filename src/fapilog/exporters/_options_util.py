@@ -41,7 +41,8 @@ def build_options(
 
     Raises:
         ConfigError: an unknown keyword, or a missing or invalid value; the message
-            names the keyword argument or environment variable and the fix.
+            names the keyword argument or environment variable and the fix. It has
+            no chained ``ValidationError`` (that one would hold the inputs).
     """
     unknown = sorted(set(overrides) - set(model.model_fields))
     if unknown:
@@ -52,16 +53,17 @@ def build_options(
     try:
         return model(**overrides)
     except ValidationError as exc:
-        raise ConfigError(
-            explain_invalid(
-                f"invalid {what} configuration:",
-                exc,
-                env_prefix=env_prefix,
-                overrides=overrides,
-                show_input=show_input,
-                hints=hints,
-            )
-        ) from None
+        message = explain_invalid(
+            f"invalid {what} configuration:",
+            exc,
+            env_prefix=env_prefix,
+            overrides=overrides,
+            show_input=show_input,
+            hints=hints,
+        )
+    # Raised outside the handler: the ValidationError (whose errors() keep every
+    # input, secrets included) is not chained to the ConfigError as its context.
+    raise ConfigError(message)
 
 
 def explain_invalid(

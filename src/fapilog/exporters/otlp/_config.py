@@ -248,7 +248,8 @@ class OTLPExporterOptions(BaseModel):
             user, password = unquote(parts.username or ""), parts.password or ""
             # As sent: HTTP basic authentication, from the decoded user and password.
             basic = base64.b64encode(f"{user}:{unquote(password)}".encode()).decode("ascii")
-            secrets.extend([*secret_words(password), *secret_words(unquote(password)), basic])
+            secrets.extend(secret_words(password) + secret_words(unquote(password)))
+            secrets.extend(secret_words(f"Basic {basic}"))
         return safe_reason(text, secrets)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
@@ -311,7 +312,10 @@ class OTLPExporterOptions(BaseModel):
         try:
             return cls(**data)
         except ValidationError as exc:
-            raise ConfigError(_explain(exc, sources)) from None
+            message = _explain(exc, sources)
+        # Raised outside the handler: the ValidationError (whose errors() keep every
+        # input, header values included) is not chained as the context.
+        raise ConfigError(message)
 
 
 # -- env parsing -------------------------------------------------------------------
