@@ -42,15 +42,28 @@ async def _write(exporter: AuditExporter, events: list[LogEvent], close: bool) -
         await exporter.shutdown()
 
 
+def die(exporter: AuditExporter) -> None:
+    """What the death of the writing process does: files closed, nothing sealed, lock gone."""
+    exporter._writer._close_fd()
+    exporter._lock.release()
+    exporter._runner.close()
+
+
 def write_log(
     directory: Path, count: int, *, start: int = 0, close: bool = True, **options: Any
 ) -> AuditExporter:
-    """Write ``count`` audit events through a fresh exporter, then shut it down."""
+    """Write ``count`` audit events through a fresh exporter, then shut it down.
+
+    With ``close=False`` the writer "dies" instead (see :func:`die`): the last segment
+    stays open, as after a crash, and the directory is free for the next writer.
+    """
     options.setdefault("key", KEY)
     options.setdefault("fsync", False)
     exporter = AuditExporter(directory, **options)
     events = [audit_event(i) for i in range(start, start + count)]
     asyncio.run(_write(exporter, events, close))
+    if not close:
+        die(exporter)
     return exporter
 
 

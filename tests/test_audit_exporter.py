@@ -34,12 +34,12 @@ def test_records_form_a_chain_with_header_and_seal(tmp_path: Path) -> None:
 
 
 def test_non_audit_events_are_delivered_and_ignored(tmp_path: Path) -> None:
-    """Other events succeed without being written; a batch of only those touches no file."""
+    """Other events succeed without being written; a batch of only those starts no segment."""
 
     async def run() -> None:
         exporter = AuditExporter(tmp_path / "a", key=KEY, fsync=False)
         assert (await exporter.export([plain_event(1), plain_event(2)])).ok
-        assert not (tmp_path / "a").exists()
+        assert not list((tmp_path / "a").glob("audit-*"))
         assert (await exporter.export([plain_event(3), audit_event(1), plain_event(4)])).ok
         await exporter.shutdown()
 

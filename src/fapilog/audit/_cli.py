@@ -46,7 +46,11 @@ def add_audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     v.add_argument(
         "--allow-open",
         action="store_true",
-        help="accept an unsealed last segment (a log still being written)",
+        help=(
+            "accept an unsealed last segment (a log still being written, or left by a "
+            "crash) up to its last record with a valid signature; any line after it, or "
+            "not signed, still fails"
+        ),
     )
 
 
@@ -86,6 +90,7 @@ def run_audit(args: argparse.Namespace) -> int:
         print(f"fapilog audit verify: {exc}", file=sys.stderr)
         return 2
     print(report.summary())
+    print(report.checked())
     for note in report.notes:
         print(f"note: {note}")
     if report.ok:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from fapilog._blocking import BlockingRunner
 from fapilog._diagnostics import reporter
 from fapilog.audit._keys import RecordCipher, Signer
+from fapilog.audit._lock import DirectoryLock
 from fapilog.audit._writer import AppendError, AuditLogError, SegmentWriter
 from fapilog.exporters._base import Exporter, ExportResult
 from fapilog.exporters._encoding import event_to_dict
+from fapilog.exporters._secret import refuse_pickle
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,12 +44,20 @@ class AuditExporter(Exporter):
 
     Each record carries ``seq``, ``prev_hash`` and ``hash`` (SHA-256 over the
     canonical JSON of seq, prev_hash and the record content), so the records form one
-    chain across all segments. A segment starts with a header line and, when rotated
-    or at shutdown, ends with a seal signed with HMAC-SHA256 (``key``) or Ed25519
-    (``private_key``) over its final hash and counts. With ``retention_segments``, the
+    chain across all segments, and ``sig``, a MAC (HMAC-SHA256 with ``key``) or Ed25519
+    signature (``private_key``) of its hash made as it is written, so every record of a
+    segment still being written is authenticated. A segment starts with a signed header
+    line and, when rotated or at shutdown, ends with a seal signed over its final hash
+    and counts. With ``retention_segments``, the
     oldest segments are deleted after a signed ``checkpoint.json`` records where the
     remaining chain starts. ``fapilog audit verify`` (or :func:`fapilog.audit.verify`)
     checks all of it. The format and its guarantees are in ``docs/audit.md``.
+
+    One directory has one writer: the exporter takes an exclusive lock on
+    ``DIR/writer.lock`` when it is created and holds it until :meth:`shutdown`; a
+    second exporter on the same directory (in any process) raises
+    :class:`~fapilog.audit.AuditLockError`. A forked child does not inherit the lock
+    and writes nothing.
 
     File I/O runs on a private thread. A record is written (and, with ``fsync``,
     flushed to disk) before the next one, and the export reports success only
@@ -57,7 +67,8 @@ class AuditExporter(Exporter):
     export then fails, and a diagnostic says why).
 
     Args:
-        directory: where segments live (created with mode ``0o700`` when missing).
+        directory: where segments live (created with mode ``0o700`` when missing,
+            at construction, to take the writer lock).
         key: the HMAC secret (at least 16 bytes) for ``signing="hmac"``. Never shown
             in a repr, an error or a diagnostic, and never written to disk.
         signing: ``"hmac"`` (shared secret) or ``"ed25519"`` (``private_key`` signs,
@@ -77,6 +88,8 @@ class AuditExporter(Exporter):
 
     Raises:
         AuditKeyError: a key is missing or malformed for the chosen ``signing``.
+        AuditLockError: another exporter writes to ``directory`` (the message names
+            its pid), or the directory cannot be created or locked.
         ImportError: Ed25519 or encryption was asked for without ``cryptography``
             (``pip install 'fapilog[audit]'``).
         ValueError: a limit that is not positive.
@@ -106,10 +119,13 @@ class AuditExporter(Exporter):
         self.encrypted = encrypt_key is not None
         signer = Signer(key=key, signing=signing, private_key=private_key)
         cipher = RecordCipher(encrypt_key) if encrypt_key is not None else None
+        # Last: a bad key or option must not leave the directory locked.
+        self._lock = DirectoryLock.acquire(self.directory)
         self._writer = SegmentWriter(
             self.directory,
             signer,
             cipher,
+            self._lock,
             fsync=fsync,
             max_records=segment_max_records,
             max_bytes=segment_max_bytes,
@@ -117,12 +133,16 @@ class AuditExporter(Exporter):
         )
         self._runner = BlockingRunner(f"audit:{self.directory.name}")
         self._forked = False
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:
         return (
             f"AuditExporter({str(self.directory)!r}, signing={self.signing!r}, "
             f"encrypted={self.encrypted})"
         )
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        refuse_pickle(self)
 
     async def export(self, batch: Sequence[LogEvent]) -> ExportResult:
         """Append the audit events of ``batch`` to the chain; ignore the others.
@@ -139,8 +159,13 @@ class AuditExporter(Exporter):
         contents = [event_to_dict(e, include_resource=True) for e in batch if is_audit_event(e)]
         if not contents:
             return ExportResult.success()
-        if self._forked:
-            return ExportResult.failure("audit log belongs to the parent process (forked)")
+        if self._forked or not self._lock.held:
+            forked = self._forked or os.getpid() != self._pid
+            return ExportResult.failure(
+                "audit log belongs to the parent process (forked)"
+                if forked
+                else "audit exporter is shut down: it no longer holds the directory lock"
+            )
         try:
             await self._runner.run(self._writer.append, contents)
         except AppendError as exc:
@@ -157,20 +182,22 @@ class AuditExporter(Exporter):
         return True
 
     async def shutdown(self) -> None:
-        """Seal the active segment, close it and stop the writer thread."""
-        if self._forked:
+        """Seal the active segment, close it, release the directory and stop the thread."""
+        if self._forked or os.getpid() != self._pid:
             return
         try:
             await self._runner.run(self._close)
         finally:
             self._runner.close()
+            self._lock.release()
 
     def after_fork(self) -> None:
         """Stop writing in a forked child: one chain must have a single writer.
 
         Two processes appending to one chain would fork it, so in the child every
         export of an audit event fails (reason says why) and the parent's segment is
-        left alone. Give each process its own exporter and directory instead.
+        left alone. The child never holds the directory lock (an at-fork hook closes
+        its inherited copy). Give each process its own exporter and directory instead.
         """
         self._runner.after_fork()
         self._forked = True

@@ -4,9 +4,15 @@ A directory holds segments ``audit-00000001.jsonl``, ``audit-00000002.jsonl``, .
 and, once retention has pruned old segments, a signed ``checkpoint.json``. Every
 line of a segment is one canonical JSON object (sorted keys, no spaces, UTF-8):
 
-* line 1, the header: ``{"type": "header", "segment", "first_seq", "prev_hash", ...}``;
-* then one line per record: ``{"seq", "prev_hash", "event" | "enc", "hash"}``;
+* line 1, the header: ``{"type": "header", "format", "segment", "first_seq",
+  "prev_hash", ..., "sig"}``;
+* then one line per record: ``{"seq", "prev_hash", "event" | "enc", "hash", "sig"}``;
 * last, once the segment is closed, the seal: ``{"type": "seal", ..., "sig"}``.
+
+Format 2 (``fapilog-audit/2``) signs the header and every record as it is written, so
+an open segment is authenticated record by record. Format 1 (``fapilog-audit/1``)
+had neither signature: its segments are authenticated only by their seal, and are
+still read and verified.
 """
 
 from __future__ import annotations
@@ -21,17 +27,23 @@ import orjson
 __all__ = [
     "CHECKPOINT_NAME",
     "FORMAT",
+    "FORMAT_V1",
     "GENESIS",
     "SEGMENT_RE",
     "canonical",
     "content_hash",
     "now_rfc3339",
+    "record_body",
     "record_hash",
+    "record_signed_part",
     "segment_name",
     "signed_part",
 ]
 
-FORMAT = "fapilog-audit/1"
+FORMAT = "fapilog-audit/2"
+"""What this version writes: headers and records are signed as they are written."""
+FORMAT_V1 = "fapilog-audit/1"
+"""Segments written before record signatures: authenticated by their seal only."""
 GENESIS = "0" * 64
 """The ``prev_hash`` of the very first record of a log."""
 SEGMENT_RE = re.compile(r"audit-(\d{8})\.jsonl")
@@ -48,9 +60,22 @@ def canonical(obj: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
 
 
+def record_body(record: dict[str, Any], *, signed: bool) -> dict[str, Any]:
+    """What a record's ``hash`` covers: the record without ``hash`` (and ``sig`` when the
+    segment's format signs records; in format 1 a ``sig`` would be covered, so adding
+    one changes the hash)."""
+    drop = ("hash", "sig") if signed else ("hash",)
+    return {k: v for k, v in record.items() if k not in drop}
+
+
 def record_hash(body: dict[str, Any]) -> str:
     """SHA-256 (hex) of a record without its ``hash``: seq, prev_hash and content."""
     return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def record_signed_part(digest: str) -> bytes:
+    """What a record's ``sig`` covers: its hash, under a type no other signed object has."""
+    return canonical({"hash": digest, "type": "record"})
 
 
 def content_hash(obj: dict[str, Any]) -> str:

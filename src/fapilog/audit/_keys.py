@@ -4,9 +4,10 @@
 imported only when Ed25519 or encryption is used. HMAC-SHA256 needs only the
 standard library.
 
-Key material is kept as bytes in private attributes and never written to a
-``repr``, an error message, a diagnostic or the log directory; what identifies a
-key on disk is its ``key_id``, a one-way fingerprint.
+Key material (HMAC secrets, the Ed25519 private key, the AES key schedule) is held
+only inside a :class:`SecretKey`: it is never in a ``repr``, ``str``, ``vars()``
+value, an error message, a diagnostic or the log directory, and pickling raises.
+What identifies a key on disk is its ``key_id``, a one-way fingerprint.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import binascii
 import hashlib
 import hmac
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from pydantic import SecretStr
+
+from fapilog.audit._format import record_signed_part
+from fapilog.exporters._secret import MASK, refuse_pickle
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -32,6 +36,7 @@ __all__ = [
     "AuditKeyError",
     "RecordCipher",
     "SealChecker",
+    "SecretKey",
     "Signer",
     "load_public_key",
     "secret_bytes",
@@ -43,8 +48,45 @@ _MIN_HMAC_KEY = 16
 _INSTALL_HINT = "install the audit extra: pip install 'fapilog[audit]'"
 
 
+_T = TypeVar("_T")
+
+
 class AuditKeyError(ValueError):
     """A key is missing, malformed or of the wrong kind (the message never contains it)."""
+
+
+class SecretKey(Generic[_T]):
+    """Key material (bytes or a key object) that never shows or serialises itself.
+
+    ``repr`` and ``str`` show ``**********``; the object has no ``__dict__`` (its one
+    slot is private); pickling raises :class:`TypeError` without the value; ``copy``
+    and ``deepcopy`` return the object itself. Only :meth:`reveal` hands the value to
+    the code that signs, checks or encrypts with it.
+
+    Args:
+        value: the key.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: _T) -> None:
+        self._value = value
+
+    def reveal(self) -> _T:
+        """The key itself, for the call that uses it; never store or print it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"SecretKey({MASK!r})"
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        refuse_pickle(self)
+
+    def __copy__(self) -> SecretKey[_T]:
+        return self
+
+    def __deepcopy__(self, memo: object) -> SecretKey[_T]:
+        return self
 
 
 def _cryptography() -> Any:
@@ -93,7 +135,10 @@ def _aes_key(value: SecretStr | str | bytes) -> bytes:
 
 
 class Signer:
-    """Signs seals and checkpoints with HMAC-SHA256 or an Ed25519 private key."""
+    """Signs headers, records, seals and checkpoints with HMAC-SHA256 or Ed25519.
+
+    The key is held in a :class:`SecretKey`; pickling a signer raises.
+    """
 
     def __init__(
         self,
@@ -102,46 +147,56 @@ class Signer:
         signing: str,
         private_key: Ed25519PrivateKey | SecretStr | str | bytes | None,
     ) -> None:
-        self._hmac_key: bytes | None = None
-        self._private: Ed25519PrivateKey | None = None
+        self._hmac_key: SecretKey[bytes] | None = None
+        self._private: SecretKey[Ed25519PrivateKey] | None = None
         if signing == "hmac":
             if key is None:
                 raise AuditKeyError("signing='hmac' needs key= (the HMAC secret)")
-            self._hmac_key = secret_bytes(key, "key")
-            if len(self._hmac_key) < _MIN_HMAC_KEY:
+            raw = secret_bytes(key, "key")
+            if len(raw) < _MIN_HMAC_KEY:
                 raise AuditKeyError(f"key must be at least {_MIN_HMAC_KEY} bytes long")
+            self._hmac_key = SecretKey(raw)
             self.alg = HMAC_ALG
-            self.key_id = hmac_key_id(self._hmac_key)
+            self.key_id = hmac_key_id(raw)
         elif signing == "ed25519":
             if private_key is None:
                 raise AuditKeyError("signing='ed25519' needs private_key=")
-            self._private = _load_private_key(private_key)
+            private = _load_private_key(private_key)
+            self._private = SecretKey(private)
             self.alg = ED25519_ALG
-            self.key_id = ed25519_key_id(self._private.public_key())
+            self.key_id = ed25519_key_id(private.public_key())
         else:
             raise AuditKeyError(f"signing must be 'hmac' or 'ed25519', not {signing!r}")
 
     def __repr__(self) -> str:
         return f"Signer(alg={self.alg!r}, key_id={self.key_id!r})"
 
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        refuse_pickle(self)
+
     def sign(self, data: bytes) -> str:
         """Base64 signature (or MAC) of ``data``."""
         if self._hmac_key is not None:
-            mac = hmac.new(self._hmac_key, data, hashlib.sha256).digest()
+            mac = hmac.new(self._hmac_key.reveal(), data, hashlib.sha256).digest()
             return base64.b64encode(mac).decode("ascii")
         assert self._private is not None
-        return base64.b64encode(self._private.sign(data)).decode("ascii")
+        return base64.b64encode(self._private.reveal().sign(data)).decode("ascii")
+
+    def sign_record(self, record_hash: str) -> str:
+        """The ``sig`` of a record: a MAC (or signature) of its hash, made as it is written."""
+        return self.sign(record_signed_part(record_hash))
 
     def checker(self) -> SealChecker:
-        """A checker for this signer's own seals (used when resuming a directory)."""
+        """A checker for this signer's own signatures (used when resuming a directory)."""
         if self._hmac_key is not None:
-            return SealChecker(key=self._hmac_key)
+            return SealChecker(key=self._hmac_key.reveal())
         assert self._private is not None
-        return SealChecker(public_key=self._private.public_key())
+        return SealChecker(public_key=self._private.reveal().public_key())
 
 
 class SealChecker:
-    """Checks seals and checkpoints with an HMAC key and/or an Ed25519 public key."""
+    """Checks signatures (seals, headers, records, checkpoints) with an HMAC key and/or
+    an Ed25519 public key. The HMAC key is held in a :class:`SecretKey`."""
 
     def __init__(
         self,
@@ -149,33 +204,37 @@ class SealChecker:
         key: SecretStr | str | bytes | None = None,
         public_key: Ed25519PublicKey | bytes | str | None = None,
     ) -> None:
-        self._hmac_key = secret_bytes(key, "key") if key is not None else None
+        raw = secret_bytes(key, "key") if key is not None else None
+        self._hmac_key = SecretKey(raw) if raw is not None else None
         self._public: Ed25519PublicKey | None = None
         if public_key is not None:
             self._public = (
                 load_public_key(public_key) if isinstance(public_key, bytes | str) else public_key
             )
         self.key_ids: dict[str, str] = {}
-        if self._hmac_key is not None:
-            self.key_ids[HMAC_ALG] = hmac_key_id(self._hmac_key)
+        if raw is not None:
+            self.key_ids[HMAC_ALG] = hmac_key_id(raw)
         if self._public is not None:
             self.key_ids[ED25519_ALG] = ed25519_key_id(self._public)
 
     def __repr__(self) -> str:
         return f"SealChecker(algs={sorted(self.key_ids)})"
 
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        refuse_pickle(self)
+
     def has_key(self, alg: str) -> bool:
         """Whether a key for ``alg`` was given."""
         return alg in self.key_ids
 
     def check(self, alg: str, data: bytes, signature: str) -> bool:
-        """Whether ``signature`` is a valid seal of ``data`` under ``alg``."""
+        """Whether ``signature`` is a valid signature (or MAC) of ``data`` under ``alg``."""
         try:
             sig = base64.b64decode(signature, validate=True)
         except (binascii.Error, ValueError, TypeError):
             return False
         if alg == HMAC_ALG and self._hmac_key is not None:
-            expected = hmac.new(self._hmac_key, data, hashlib.sha256).digest()
+            expected = hmac.new(self._hmac_key.reveal(), data, hashlib.sha256).digest()
             return hmac.compare_digest(expected, sig)
         if alg == ED25519_ALG and self._public is not None:
             from cryptography.exceptions import InvalidSignature
@@ -187,23 +246,35 @@ class SealChecker:
             return True
         return False
 
+    def check_record(self, alg: str, record_hash: Any, signature: Any) -> bool:
+        """Whether a record's ``sig`` authenticates its ``hash`` (both as read from disk)."""
+        if not isinstance(record_hash, str) or not isinstance(signature, str):
+            return False
+        return self.check(alg, record_signed_part(record_hash), signature)
+
 
 class RecordCipher:
-    """AES-256-GCM per record: a fresh 96-bit nonce each time, the sequence number as AAD."""
+    """AES-256-GCM per record: a fresh 96-bit nonce each time, the sequence number as AAD.
+
+    The cipher (and with it the key) is held in a :class:`SecretKey`.
+    """
 
     def __init__(self, key: SecretStr | str | bytes) -> None:
         _cryptography()
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        self._aead = AESGCM(_aes_key(key))
+        self._aead = SecretKey(AESGCM(_aes_key(key)))
 
     def __repr__(self) -> str:
         return "RecordCipher(AES-256-GCM)"
 
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        refuse_pickle(self)
+
     def encrypt(self, seq: int, plaintext: bytes) -> dict[str, str]:
         """The stored form of one record: ``{"alg", "nonce", "ct"}`` (base64)."""
         nonce = os.urandom(12)
-        ct = self._aead.encrypt(nonce, plaintext, _aad(seq))
+        ct = self._aead.reveal().encrypt(nonce, plaintext, _aad(seq))
         return {
             "alg": "A256GCM",
             "nonce": base64.b64encode(nonce).decode("ascii"),
@@ -217,7 +288,7 @@ class RecordCipher:
         try:
             nonce = base64.b64decode(stored["nonce"], validate=True)
             ct = base64.b64decode(stored["ct"], validate=True)
-            return bytes(self._aead.decrypt(nonce, ct, _aad(seq)))
+            return bytes(self._aead.reveal().decrypt(nonce, ct, _aad(seq)))
         except (InvalidTag, KeyError, TypeError, ValueError, binascii.Error):
             return None
 

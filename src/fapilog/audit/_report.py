@@ -14,8 +14,10 @@ class Problem:
     """One finding of :func:`verify`.
 
     ``kind`` is one of ``"modified"``, ``"deleted"``, ``"inserted"``, ``"reordered"``,
-    ``"truncated"``, ``"replaced"`` (a segment that does not continue the chain) and
-    ``"wrong_key"`` (the key given does not match the log's seals, or is missing).
+    ``"truncated"``, ``"replaced"`` (a segment that does not continue the chain),
+    ``"unauthenticated"`` (a line of the unsealed last segment without a valid
+    signature: written without the key) and ``"wrong_key"`` (the key given does not
+    match the log's seals, or is missing).
     """
 
     kind: str
@@ -48,11 +50,30 @@ class VerifyReport:
     """The head of the chain; keep it elsewhere to detect later deletion of the tail."""
     decrypted: int = 0
     """Records decrypted and authenticated (with ``decrypt_key``)."""
+    seals: int = 0
+    """Segment seals whose signature verified."""
+    signed_records: int = 0
+    """Records whose own signature (made as they were written) verified."""
+    algs: tuple[str, ...] = ()
+    """The signature algorithms a key was given for (``hmac-sha256``, ``ed25519``)."""
 
     @property
     def ok(self) -> bool:
         """True when nothing is wrong."""
         return not self.problems
+
+    def checked(self) -> str:
+        """What was checked, for people: chain, seals, record signatures, decryption."""
+        keys = " and ".join(self.algs) or "no key"
+        parts = [
+            f"SHA-256 hash chain of {self.records} record(s)",
+            f"{self.seals} segment seal(s) ({keys})",
+        ]
+        if self.signed_records:
+            parts.append(f"{self.signed_records} record signature(s)")
+        if self.decrypted:
+            parts.append(f"{self.decrypted} record(s) decrypted (AES-256-GCM)")
+        return "checked: " + ", ".join(parts)
 
     def summary(self) -> str:
         """``OK: N records in M segments`` or a line per problem, for people."""

@@ -10,6 +10,8 @@ import orjson
 
 from fapilog.audit._format import (
     CHECKPOINT_NAME,
+    FORMAT,
+    FORMAT_V1,
     GENESIS,
     SEGMENT_RE,
     content_hash,
@@ -17,8 +19,9 @@ from fapilog.audit._format import (
     signed_part,
 )
 from fapilog.audit._keys import RecordCipher, SealChecker
+from fapilog.audit._open import OpenSegment
 from fapilog.audit._report import Problem, VerifyReport
-from fapilog.audit._walk import SegmentWalk, State, as_int, parse_segment, self_valid
+from fapilog.audit._walk import Entry, SegmentWalk, State, as_int, parse_segment, self_valid
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -39,7 +42,10 @@ def verify(
 
     Every record's hash and link, every segment's header and seal, the links between
     segments and the retention checkpoint are checked; each departure is reported
-    with its kind, segment, sequence number and line.
+    with its kind, segment, sequence number and line. An unsealed last segment is
+    checked record by record against the signature each record got when it was
+    written: it is accepted (with ``allow_open``) up to its last signed record, and
+    every line that is not signed is reported as ``unauthenticated``.
 
     Args:
         path: the log directory.
@@ -48,7 +54,8 @@ def verify(
         decrypt_key: the AES-256 key of an encrypted log; with it every record is
             also decrypted and authenticated. Without it only the chain is checked.
         allow_open: accept a last segment without a seal (a log still being
-            written, or after a crash); by default that counts as truncation.
+            written, or after a crash) when its header and every record in it carry
+            a valid signature; by default a missing seal counts as truncation.
 
     Returns:
         The report; ``report.ok`` tells whether the log is intact.
@@ -125,9 +132,14 @@ def verify(
             last_seq = expected_seq - 1
     if state.seal_failures:
         missing = [p for p in state.seal_failures if "verifying needs" in p.message]
+        wrong = all(p.kind == "wrong_key" for p in state.seal_failures)
+        if state.seals_ok == 0 and (missing or wrong):
+            # Nothing verified with the key given: unsigned-looking lines are the key's
+            # fault, not findings of their own.
+            state.problems = [p for p in state.problems if p.kind != "unauthenticated"]
         if state.seals_ok == 0 and missing:
             state.problems.insert(0, missing[0])
-        elif state.seals_ok == 0 and all(p.kind == "wrong_key" for p in state.seal_failures):
+        elif state.seals_ok == 0 and wrong:
             state.problems.insert(
                 0,
                 Problem(
@@ -160,6 +172,9 @@ def _report(state: State, segments: int, last_seq: int, last_hash: str) -> Verif
         last_seq=last_seq,
         last_hash=last_hash,
         decrypted=state.decrypted,
+        seals=state.seals_verified,
+        signed_records=state.signed_records,
+        algs=tuple(sorted(state.checker.key_ids)),
     )
 
 
@@ -184,6 +199,27 @@ def _check_signed(obj: dict[str, Any], state: State, what: str, segment: int | N
             Problem("modified", f"{what} has an invalid signature (forged or altered)", segment)
         )
     return False
+
+
+def _check_record_signatures(state: State, index: int, alg: str, records: list[Entry]) -> None:
+    """In a sealed format 2 segment: every record's own signature must verify too.
+
+    The seal already authenticates the records' content; a signature that no longer
+    verifies is a changed byte all the same, and is reported as one.
+    """
+    for entry in records:
+        obj = entry.obj
+        if obj is not None and state.checker.check_record(alg, entry.hash, obj.get("sig")):
+            state.signed_records += 1
+            continue
+        state.add(
+            "modified",
+            f"segment {index}: the signature of record seq {entry.seq} (line {entry.line}) "
+            "was altered: it does not verify",
+            segment=index,
+            seq=entry.seq,
+            line=entry.line,
+        )
 
 
 def _load_checkpoint(directory: Path, state: State) -> dict[str, Any] | None:
@@ -258,6 +294,14 @@ def _verify_segment(
                 segment=index,
                 line=1,
             )
+        elif header.get("format") not in (FORMAT, FORMAT_V1):
+            state.add(
+                "modified",
+                f"segment {index}: the header names format {header.get('format')!r}, which "
+                "this version of fapilog does not verify (a newer writer, or altered)",
+                segment=index,
+                line=1,
+            )
     seal_pos = next(
         (
             i
@@ -275,9 +319,16 @@ def _verify_segment(
             segment=index,
             line=extra.line,
         )
+    signed = header.get("format") != FORMAT_V1
     for entry in records:
-        entry.valid = self_valid(entry)
+        entry.valid = self_valid(entry, signed=signed)
     seal_ok = seal is not None and _check_signed(seal, state, f"the seal of segment {index}", index)
+    if seal_ok:
+        state.seals_verified += 1
+    opened: OpenSegment | None = None
+    if seal is None and last:
+        opened = OpenSegment(state, index, header, records, _check_signed)
+        records = opened.walk_records
 
     seq = as_int(header.get("first_seq"))
     prev = header.get("prev_hash") if isinstance(header.get("prev_hash"), str) else None
@@ -328,18 +379,18 @@ def _verify_segment(
                     "(rewritten and re-hashed)",
                     **where,
                 )
+            elif signed:
+                _check_record_signatures(state, index, str(header.get("alg")), records)
         # The signed seal is authoritative for what the next segment must continue.
         sealed_seq = as_int(seal.get("last_seq"))
         return (sealed_seq + 1 if sealed_seq is not None else seq), str(seal.get("final_hash"))
-    if seal is None and not walk.torn:
-        if last and allow_open:
-            state.notes.append(f"segment {index} is open (not sealed yet)")
-        else:
-            state.add(
-                "truncated",
-                f"segment {index} has no seal: the log was truncated after record seq {seq - 1}"
-                + ("" if not last else " (or is still being written: use --allow-open)"),
-                seq=seq - 1,
-                **where,
-            )
+    if opened is not None:
+        opened.report(walk, allow_open=allow_open)
+    elif seal is None and not walk.torn:
+        state.add(
+            "truncated",
+            f"segment {index} has no seal: the log was truncated after record seq {seq - 1}",
+            seq=seq - 1,
+            **where,
+        )
     return seq, prev

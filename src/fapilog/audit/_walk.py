@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from fapilog.audit._format import record_hash
+from fapilog.audit._format import record_body, record_hash
 from fapilog.audit._report import Problem
 
 if TYPE_CHECKING:
@@ -49,6 +49,8 @@ class State:
     problems: list[Problem] = field(default_factory=list)
     seal_failures: list[Problem] = field(default_factory=list)
     seals_ok: int = 0
+    seals_verified: int = 0
+    signed_records: int = 0
     records: int = 0
     decrypted: int = 0
     decrypt_failed: bool = False
@@ -76,14 +78,17 @@ def parse_segment(data: bytes) -> list[Entry]:
     return entries
 
 
-def self_valid(entry: Entry) -> bool:
+def self_valid(entry: Entry, *, signed: bool) -> bool:
+    """Whether a record line is well formed and matches its own hash.
+
+    ``signed``: the segment's format signs records, so ``sig`` is not hashed.
+    """
     obj = entry.obj
     if obj is None or type(obj.get("seq")) is not int or not isinstance(obj.get("hash"), str):
         return False
     if not isinstance(obj.get("prev_hash"), str) or ("event" in obj) == ("enc" in obj):
         return False
-    body = {k: v for k, v in obj.items() if k != "hash"}
-    return bool(record_hash(body) == obj["hash"])
+    return bool(record_hash(record_body(obj, signed=signed)) == obj["hash"])
 
 
 class SegmentWalk:

@@ -15,20 +15,24 @@ from fapilog._diagnostics import reporter
 from fapilog.audit._format import (
     CHECKPOINT_NAME,
     FORMAT,
+    FORMAT_V1,
     GENESIS,
     SEGMENT_RE,
     canonical,
     content_hash,
     now_rfc3339,
+    record_body,
     record_hash,
     segment_name,
     signed_part,
 )
+from fapilog.exporters._secret import refuse_pickle
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from fapilog.audit._keys import RecordCipher, Signer
+    from fapilog.audit._lock import DirectoryLock
 
 __all__ = ["AppendError", "AuditLogError", "SegmentWriter"]
 
@@ -36,7 +40,8 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 class AuditLogError(Exception):
-    """The existing log cannot be continued safely (tampered, or sealed with another key)."""
+    """The existing log cannot be continued safely (tampered, sealed with another key,
+    or this process does not hold the directory's writer lock)."""
 
 
 class AppendError(Exception):
@@ -49,13 +54,17 @@ class AppendError(Exception):
 
 
 class SegmentWriter:
-    """Appends records to the active segment; seals, rotates, prunes and resumes."""
+    """Appends records to the active segment; seals, rotates, prunes and resumes.
+
+    Writes only while ``lock`` (the directory's writer lock) is held by this process.
+    """
 
     def __init__(
         self,
         directory: Path,
         signer: Signer,
         cipher: RecordCipher | None,
+        lock: DirectoryLock,
         *,
         fsync: bool,
         max_records: int,
@@ -65,6 +74,7 @@ class SegmentWriter:
         self.directory = directory
         self._signer = signer
         self._cipher = cipher
+        self._lock = lock
         self._fsync = fsync
         self._max_records = max_records
         self._max_bytes = max_bytes
@@ -78,6 +88,12 @@ class SegmentWriter:
         self._last_hash = GENESIS
         self._header_hash = ""
 
+    def __repr__(self) -> str:
+        return f"SegmentWriter({str(self.directory)!r}, segment={self._index})"
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        refuse_pickle(self)
+
     # -- public (runner thread) ---------------------------------------------------------
 
     def append(self, contents: list[dict[str, Any]]) -> int:
@@ -87,6 +103,11 @@ class SegmentWriter:
             AppendError: an I/O error after some records (maybe none) were written.
             AuditLogError: the directory holds a log this writer must not extend.
         """
+        if not self._lock.held:
+            raise AuditLogError(
+                f"this process does not hold the writer lock of {self.directory} "
+                "(a forked child, or an exporter already shut down)"
+            )
         written = 0
         try:
             if self._fd is None:
@@ -100,7 +121,7 @@ class SegmentWriter:
 
     def close(self) -> None:
         """Seal the active segment and close it (the next append starts a new one)."""
-        if self._fd is None:
+        if self._fd is None or not self._lock.held:
             return
         try:
             self._seal()
@@ -117,7 +138,10 @@ class SegmentWriter:
         else:
             body["event"] = content
         digest = record_hash(body)
-        line = canonical({**body, "hash": digest}) + b"\n"
+        # The record's own MAC/signature: an open segment is authenticated record by
+        # record, not only once its seal is written.
+        sig = self._signer.sign_record(digest)
+        line = canonical({**body, "hash": digest, "sig": sig}) + b"\n"
         if self._records >= self._max_records or (
             self._records > 0 and self._size + len(line) > self._max_bytes
         ):
@@ -184,6 +208,7 @@ class SegmentWriter:
             "encrypted": self._cipher is not None,
             "created": now_rfc3339(),
         }
+        header["sig"] = self._signer.sign(signed_part(header))
         line = canonical(header) + b"\n"
         path = self.directory / segment_name(index)
         _write_atomic(path, line)
@@ -246,20 +271,7 @@ class SegmentWriter:
                 f"audit_recover:{self.directory}",
                 f"audit log {path.name}: removed a partly written last line (crash)",
             )
-        expected_seq, expected_prev = int(header["first_seq"]), str(header["prev_hash"])
-        for line_no, rec in records:
-            body = {k: v for k, v in rec.items() if k != "hash"}
-            if (
-                rec.get("seq") != expected_seq
-                or rec.get("prev_hash") != expected_prev
-                or record_hash(body) != rec.get("hash")
-            ):
-                raise AuditLogError(
-                    f"{path.name} line {line_no} breaks the hash chain; "
-                    "run 'fapilog audit verify' before writing to this log"
-                )
-            expected_seq += 1
-            expected_prev = str(rec["hash"])
+        expected_seq, expected_prev = self._check_open_tail(path, header, records)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | _CLOEXEC)
         self._index = index
         self._records = len(records)
@@ -270,6 +282,54 @@ class SegmentWriter:
         self._header_hash = content_hash(header)
         self._seal(recovered=True)
         self._rotate_after_recovery()
+
+    def _check_open_tail(
+        self, path: Path, header: dict[str, Any], records: list[tuple[int, dict[str, Any]]]
+    ) -> tuple[int, str]:
+        """Check every record of an unsealed segment before sealing it as recovered.
+
+        Returns the next seq and the last hash. Only records this key signed are ever
+        sealed: a record added without the key (or a format 1 segment, whose records
+        carry no signature) stops the exporter instead.
+
+        Raises:
+            AuditLogError: the segment cannot be authenticated or its chain is broken.
+        """
+        signed = header.get("format") != FORMAT_V1
+        checker = self._signer.checker()
+        alg = str(header.get("alg"))
+        if not signed and records:
+            raise AuditLogError(
+                f"{path.name} was left unsealed by a fapilog-audit/1 writer (a crash before "
+                "upgrading): its records carry no signatures, so they cannot be authenticated "
+                "and this exporter will not seal them. Run 'fapilog audit verify' on the "
+                "directory, keep it as evidence and start a new one"
+            )
+        if signed and not checker.check(alg, signed_part(header), str(header.get("sig"))):
+            raise AuditLogError(
+                f"the header of {path.name} is not signed with this exporter's key; "
+                "run 'fapilog audit verify' before writing to this log"
+            )
+        expected_seq, expected_prev = int(header["first_seq"]), str(header["prev_hash"])
+        for line_no, rec in records:
+            if (
+                rec.get("seq") != expected_seq
+                or rec.get("prev_hash") != expected_prev
+                or record_hash(record_body(rec, signed=True)) != rec.get("hash")
+            ):
+                raise AuditLogError(
+                    f"{path.name} line {line_no} breaks the hash chain; "
+                    "run 'fapilog audit verify' before writing to this log"
+                )
+            if not checker.check_record(alg, rec.get("hash"), rec.get("sig")):
+                raise AuditLogError(
+                    f"{path.name} line {line_no} (seq {expected_seq}) is not authenticated: "
+                    "its signature does not verify with this exporter's key (added without "
+                    "the key); run 'fapilog audit verify' before writing to this log"
+                )
+            expected_seq += 1
+            expected_prev = str(rec["hash"])
+        return expected_seq, expected_prev
 
     def _rotate_after_recovery(self) -> None:
         self._close_fd()
