@@ -145,3 +145,43 @@ def test_logging_from_the_worker_thread_does_not_recurse() -> None:
     finally:
         handle.uninstall()
         pipeline.shutdown(timeout=5)
+
+
+def test_capture_stdlib_twice_captures_each_record_once() -> None:
+    """A second capture into the same pipeline reuses the handler; undoing it keeps the first."""
+    exporter = RecordingExporter()
+    pipeline = Pipeline(exporters=[exporter], level="debug")
+    root = logging.getLogger()
+    before_level, before_handlers = root.level, list(root.handlers)
+    first = capture_stdlib("INFO", pipeline=pipeline)
+    second = capture_stdlib("DEBUG", pipeline=pipeline)
+    try:
+        assert second.handler is first.handler
+        assert [h for h in root.handlers if isinstance(h, FapilogHandler)] == [first.handler]
+        logging.getLogger("some.library").debug("debug now captured")
+        second.uninstall()  # undoes only what the second call changed
+        logging.getLogger("some.library").debug("debug no longer captured")
+        logging.getLogger("some.library").info("still captured")
+        assert pipeline.flush(5)
+        assert [e.body for e in exporter.events] == ["debug now captured", "still captured"]
+        assert first.handler in root.handlers and root.level == logging.INFO
+    finally:
+        first.uninstall()
+        pipeline.shutdown(timeout=5)
+    assert root.level == before_level
+    assert root.handlers == before_handlers
+
+
+def test_capture_stdlib_into_another_pipeline_adds_its_own_handler() -> None:
+    """Reuse is per target: a handler of a different pipeline is not taken over."""
+    one, two = Pipeline(exporters=[RecordingExporter()]), Pipeline(exporters=[RecordingExporter()])
+    first = capture_stdlib(pipeline=one)
+    second = capture_stdlib(pipeline=two)
+    try:
+        assert first.handler is not second.handler
+        assert first.handler.pipeline is one and second.handler.pipeline is two
+    finally:
+        second.uninstall()
+        first.uninstall()
+        one.shutdown(timeout=5)
+        two.shutdown(timeout=5)

@@ -62,6 +62,11 @@ class FapilogHandler(logging.Handler):
         self._scopes: dict[str, _ScopeLogger] = {}
         self._guard = threading.local()
 
+    @property
+    def pipeline(self) -> Pipeline | None:
+        """The pipeline given at construction; ``None``: the default pipeline at emit time."""
+        return self._pipeline
+
     def _target(self) -> Any:
         if self._pipeline is not None:
             return self._pipeline
@@ -120,18 +125,36 @@ def _message(record: logging.LogRecord) -> str:
 
 
 class StdlibCapture:
-    """Handle returned by :func:`capture_stdlib`; :meth:`uninstall` restores logging."""
+    """Handle returned by :func:`capture_stdlib`; :meth:`uninstall` undoes that call."""
 
-    def __init__(self, logger: logging.Logger, handler: FapilogHandler, old_level: int):
+    def __init__(
+        self,
+        logger: logging.Logger,
+        handler: FapilogHandler,
+        old_level: int,
+        *,
+        added: bool = True,
+        old_handler_level: int | None = None,
+    ):
         self.logger = logger
         self.handler = handler
         self._old_level = old_level
+        self._added = added
+        self._old_handler_level = old_handler_level
         self._installed = True
 
     def uninstall(self) -> None:
-        """Remove the handler and restore the logger's previous level. Idempotent."""
+        """Undo what the :func:`capture_stdlib` call did. Idempotent.
+
+        A handler that call added is removed; a handler it reused (one already
+        capturing into the same pipeline) stays, with its previous level. The
+        logger gets back its previous level.
+        """
         if self._installed:
-            self.logger.removeHandler(self.handler)
+            if self._added:
+                self.logger.removeHandler(self.handler)
+            elif self._old_handler_level is not None:
+                self.handler.setLevel(self._old_handler_level)
             self.logger.setLevel(self._old_level)
             self._installed = False
 
@@ -146,7 +169,11 @@ def capture_stdlib(
 
     Installs a :class:`FapilogHandler` on the root logger (or ``logger``) and
     lowers that logger's level to ``level`` if needed. Existing handlers stay.
-    When ``pipeline`` (or the default pipeline) shuts down, the change is undone.
+    Idempotent: when the logger already has a :class:`FapilogHandler` sending to the
+    same pipeline (for instance from an earlier call, or from
+    ``fapilog_instrumentation_asgi.instrument_app``), that handler is reused, its
+    level lowered to ``level`` if needed, so no record is captured twice. When
+    ``pipeline`` (or the default pipeline) shuts down, an added handler is removed.
 
     Args:
         level: minimum level to capture (name or number).
@@ -158,11 +185,23 @@ def capture_stdlib(
     """
     target = logger if isinstance(logger, logging.Logger) else logging.getLogger(logger)
     levelno = level if isinstance(level, int) else logging.getLevelNamesMapping()[level.upper()]
-    handler = FapilogHandler(levelno, pipeline=pipeline)
-    handle = StdlibCapture(target, handler, target.level)
-    target.addHandler(handler)
-    if target.level == logging.NOTSET or target.level > levelno:
+    existing = next(
+        (h for h in target.handlers if isinstance(h, FapilogHandler) and h.pipeline is pipeline),
+        None,
+    )
+    old_level = target.level
+    if old_level == logging.NOTSET or old_level > levelno:
         target.setLevel(levelno)
+    if existing is not None:
+        old_handler_level = existing.level if existing.level > levelno else None
+        if old_handler_level is not None:
+            existing.setLevel(levelno)
+        return StdlibCapture(
+            target, existing, old_level, added=False, old_handler_level=old_handler_level
+        )
+    handler = FapilogHandler(levelno, pipeline=pipeline)
+    handle = StdlibCapture(target, handler, old_level)
+    target.addHandler(handler)
     owner = pipeline
     if owner is None:
         from fapilog._api import default_pipeline

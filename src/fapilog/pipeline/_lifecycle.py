@@ -1,4 +1,22 @@
-"""Process-level hooks: flush at interpreter exit and on SIGTERM, re-initialise after fork."""
+"""Process-level hooks: flush at interpreter exit and on SIGTERM, re-initialise after fork.
+
+SIGTERM is the one way a process commonly ends without running exit hooks: with the
+default disposition it dies at once, and servers such as uvicorn catch it, shut down
+gracefully, then restore the default disposition and re-raise it. fapilog therefore
+puts a :class:`SigtermHook` in front of whatever handles SIGTERM when it is configured
+or instrumented (see :func:`install_process_hooks`):
+
+* default disposition: the hook flushes every live pipeline (bounded by
+  :data:`SIGTERM_FLUSH_TIMEOUT`), restores the default and re-raises, so the process
+  still dies of SIGTERM;
+* a handler of the application or server: the hook calls it and notes that
+  termination began. From then on every event is flushed before the logging call
+  returns (*flush on write*), because the server may re-raise the signal with the
+  default disposition right after its last log line;
+* ignored (``SIG_IGN``) or a handler installed outside Python: left alone.
+
+Handlers are installed from the main thread only.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +24,37 @@ import atexit
 import os
 import signal
 import threading
+import time
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from types import FrameType
+
+    from fapilog.pipeline._materialize import Captured
     from fapilog.pipeline._pipeline import Pipeline
 
-__all__ = ["live_pipelines", "register", "unregister"]
+__all__ = [
+    "SIGTERM_FLUSH_TIMEOUT",
+    "SigtermHook",
+    "install_process_hooks",
+    "live_pipelines",
+    "register",
+    "terminating",
+    "unregister",
+]
 
 _live: weakref.WeakSet[Pipeline] = weakref.WeakSet()
 _installed = False
-_sigterm_installed = False
 _install_lock = threading.Lock()
 
-#: Bound on the SIGTERM flush: supervisors usually allow 10-30 s before SIGKILL.
+#: Bound, in seconds, on the time spent flushing after SIGTERM, in total (the terminal
+#: flush and every flush on write): supervisors usually allow 10-30 s before SIGKILL.
 SIGTERM_FLUSH_TIMEOUT = 5.0
+
+_terminating = False
+_budget_lock = threading.Lock()
+_budget_spent = 0.0
 
 
 def live_pipelines() -> list[Pipeline]:
@@ -30,13 +64,175 @@ def live_pipelines() -> list[Pipeline]:
 
 def register(pipeline: Pipeline) -> None:
     """Track ``pipeline`` for the exit flush and fork handling."""
-    _install()
-    _install_sigterm()
+    install_process_hooks()
     _live.add(pipeline)
+    if _terminating:
+        _arm(pipeline)
 
 
 def unregister(pipeline: Pipeline) -> None:
     _live.discard(pipeline)
+
+
+def install_process_hooks() -> None:
+    """Install the exit flush, the fork handling and the SIGTERM hook now.
+
+    Called for every new pipeline, and by instrumentations at the moment they are
+    applied, so that the SIGTERM hook is in place before the first event is logged.
+    Idempotent and cheap; the SIGTERM part acts only on the main thread.
+    """
+    _install()
+    _install_sigterm()
+
+
+def terminating() -> bool:
+    """Whether a SIGTERM was seen by a :class:`SigtermHook` in this process."""
+    return _terminating
+
+
+# -- SIGTERM ------------------------------------------------------------------------------
+
+
+class SigtermHook:
+    """The SIGTERM handler fapilog installs in front of the previous disposition.
+
+    Args:
+        previous: what handled SIGTERM before: ``signal.SIG_DFL`` or a Python callable.
+    """
+
+    __slots__ = ("previous",)
+
+    def __init__(self, previous: Any) -> None:
+        self.previous = previous
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        begin_termination()
+        previous = self.previous
+        if previous == signal.SIG_DFL:
+            _flush_all_then_die(signum)
+        else:
+            previous(signum, frame)
+
+    def __repr__(self) -> str:
+        return f"<fapilog SIGTERM hook, then {self.previous!r}>"
+
+
+def _install_sigterm() -> None:
+    """Put a :class:`SigtermHook` in front of SIGTERM's disposition, unless already there.
+
+    A handler found in place (the application's, uvicorn's) is wrapped: the hook calls
+    it and only notes that termination began. ``SIG_IGN`` stays ignored; a handler not
+    installed from Python (``getsignal`` returns ``None``) is left alone. Only the main
+    thread may install handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        current = signal.getsignal(signal.SIGTERM)
+        if isinstance(current, SigtermHook) or current is None or current == signal.SIG_IGN:
+            return
+        signal.signal(signal.SIGTERM, SigtermHook(current))
+    except (ValueError, OSError):  # no signals here (e.g. an embedded interpreter)
+        pass
+
+
+def begin_termination() -> None:
+    """Note that the process is terminating: flush on write from now on."""
+    global _terminating
+    _terminating = True
+    for pipeline in live_pipelines():
+        _arm(pipeline)
+
+
+def _budget_left() -> float:
+    with _budget_lock:
+        return SIGTERM_FLUSH_TIMEOUT - _budget_spent
+
+
+def _spend(seconds: float) -> None:
+    global _budget_spent
+    with _budget_lock:
+        _budget_spent += seconds
+
+
+def _flush_all_then_die(signum: int) -> None:
+    """Flush every live pipeline within the budget, then die of ``signum``."""
+    start = time.monotonic()
+    deadline = start + max(0.0, _budget_left())
+    for pipeline in reversed(live_pipelines()):
+        try:
+            pipeline.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        except Exception:  # never let logging change how the process ends
+            pass
+    _spend(time.monotonic() - start)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _arm(pipeline: Pipeline) -> None:
+    """Make every event logged to ``pipeline`` be flushed before the call returns.
+
+    The hot path (the caller's inlined append, :meth:`Pipeline._enqueue`) appends
+    while ``len(ring) < _capacity``; with the gate held at -1 every call reaches
+    ``_slow_put`` (or ``_aput``), which this replaces on the instance by the same
+    method followed by a flush. ``_refresh_gate`` is wrapped so that the gate stays
+    closed whatever reopens it (the end of a ``capture_logs`` block, the rest of
+    ``Pipeline.__init__``). A forked child disarms (see :func:`_disarm`).
+    """
+    if "_slow_put" in vars(pipeline):
+        return
+    slow_put = pipeline._slow_put
+    aput = pipeline._aput
+    refresh_gate = pipeline._refresh_gate
+
+    def closed_refresh_gate() -> None:
+        refresh_gate()
+        pipeline._capacity = -1
+
+    def flushing_slow_put(rec: Captured) -> None:
+        slow_put(rec)
+        _flush_after_write(pipeline)
+
+    async def flushing_aput(rec: Captured) -> None:
+        await aput(rec)
+        left = _budget_left()
+        if left > 0:
+            start = time.monotonic()
+            try:
+                await pipeline.aflush(left)
+            except Exception:  # never raise into the logging call
+                pass
+            _spend(time.monotonic() - start)
+
+    vars(pipeline).update(
+        _slow_put=flushing_slow_put, _aput=flushing_aput, _refresh_gate=closed_refresh_gate
+    )
+    pipeline._capacity = -1
+
+
+def _disarm(pipeline: Pipeline) -> None:
+    for name in ("_slow_put", "_aput", "_refresh_gate"):
+        vars(pipeline).pop(name, None)
+    pipeline._refresh_gate()
+
+
+def _flush_after_write(pipeline: Pipeline) -> None:
+    from fapilog.pipeline._pipeline import in_worker_thread
+
+    if in_worker_thread():  # the pipeline's own threads cannot wait for themselves
+        return
+    left = _budget_left()
+    if left <= 0:
+        return
+    start = time.monotonic()
+    try:
+        pipeline.flush(left)
+    except Exception:  # never raise into the logging call
+        pass
+    _spend(time.monotonic() - start)
+
+
+# -- exit and fork ------------------------------------------------------------------------
 
 
 def _at_exit() -> None:
@@ -48,52 +244,21 @@ def _at_exit() -> None:
             pass
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    """Flush every live pipeline, then die of SIGTERM as if we had never been here."""
-    deadline = SIGTERM_FLUSH_TIMEOUT
-    for pipeline in reversed(live_pipelines()):
-        try:
-            pipeline.shutdown(timeout=deadline)
-        except Exception:  # never let logging change how the process ends
-            pass
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _install_sigterm() -> None:
-    """Flush on SIGTERM, but only where SIGTERM would otherwise kill us outright.
-
-    With the default disposition a SIGTERM ends the process without running exit
-    hooks, so buffered events would be lost. A handler the application (or its
-    server) installed is never replaced; servers that restore the previous handler
-    and re-raise the signal after their graceful shutdown (uvicorn does) end up
-    calling ours. Only the main thread may install handlers; registering a pipeline
-    from another thread leaves the disposition alone until one is registered from
-    the main thread.
-    """
-    global _sigterm_installed
-    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
-        return
-    with _install_lock:
-        if _sigterm_installed:
-            return
-        _sigterm_installed = True
-        try:
-            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-                signal.signal(signal.SIGTERM, _on_sigterm)
-        except (ValueError, OSError):  # no signals here (e.g. an embedded interpreter)
-            pass
-
-
 def _after_fork_in_child() -> None:
-    global _install_lock
+    global _install_lock, _budget_lock, _terminating, _budget_spent
     _install_lock = threading.Lock()
+    _budget_lock = threading.Lock()
+    was_terminating, _terminating, _budget_spent = _terminating, False, 0.0
     for pipeline in live_pipelines():
+        if was_terminating:
+            _disarm(pipeline)
         pipeline._after_fork()
 
 
 def _install() -> None:
     global _installed
+    if _installed:
+        return
     with _install_lock:
         if _installed:
             return

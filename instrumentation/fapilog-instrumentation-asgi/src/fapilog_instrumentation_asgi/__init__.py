@@ -1,7 +1,8 @@
 """ASGI middleware and OpenTelemetry instrumentor for fapilog.
 
 Request context on every log, one access record per request, trace correlation
-from OpenTelemetry, and uvicorn/gunicorn logs routed into fapilog::
+from OpenTelemetry, uvicorn/gunicorn and stdlib logs routed into fapilog, and the
+server's last lines delivered after SIGTERM::
 
     from fastapi import FastAPI
     from fapilog_instrumentation_asgi import instrument_app
@@ -21,7 +22,11 @@ from fapilog_instrumentation_asgi._headers import REDACTED
 from fapilog_instrumentation_asgi._instrumentor import FapilogASGIInstrumentor
 from fapilog_instrumentation_asgi._middleware import FapilogMiddleware
 from fapilog_instrumentation_asgi._options import DEFAULT_SENSITIVE_HEADERS, MiddlewareOptions
-from fapilog_instrumentation_asgi._servers import restore_server_loggers, route_server_loggers
+from fapilog_instrumentation_asgi._servers import (
+    capture_root_logger,
+    restore_server_loggers,
+    route_server_loggers,
+)
 
 __all__ = [
     "DEFAULT_SENSITIVE_HEADERS",
@@ -29,6 +34,7 @@ __all__ = [
     "FapilogASGIInstrumentor",
     "FapilogMiddleware",
     "MiddlewareOptions",
+    "capture_root_logger",
     "instrument_app",
     "is_instrumented",
     "restore_server_loggers",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from fapilog.pipeline._lifecycle import install_process_hooks
 from fapilog_instrumentation_asgi import _servers
 from fapilog_instrumentation_asgi._middleware import FapilogMiddleware
 from fapilog_instrumentation_asgi._options import MiddlewareOptions
 
-__all__ = ["instrument_app", "is_instrumented", "uninstrument_app"]
+__all__ = ["apply_process_options", "instrument_app", "is_instrumented", "uninstrument_app"]
 
 _OTEL_MIDDLEWARE = "OpenTelemetryMiddleware"
 
@@ -35,7 +36,10 @@ def instrument_app(app: Any, options: MiddlewareOptions | None = None, **kwargs:
     *inside* any OpenTelemetry ASGI middleware already added with ``add_middleware``
     (and ``FastAPIInstrumentor`` always wraps the whole stack), so logs carry the
     server span's trace and span ids. Unless ``route_server_loggers=False``, the
-    uvicorn/gunicorn loggers are routed into fapilog (see :func:`route_server_loggers`).
+    uvicorn/gunicorn loggers are routed into fapilog (see :func:`route_server_loggers`);
+    unless ``capture_stdlib=False``, so is the root logger (see
+    :func:`capture_root_logger`). fapilog's exit and SIGTERM hooks are installed now,
+    chained with the server's signal handler (see ``docs/fastapi.md``).
 
     Example::
 
@@ -68,14 +72,23 @@ def instrument_app(app: Any, options: MiddlewareOptions | None = None, **kwargs:
     entries.insert(
         otel[-1] + 1 if otel else 0, Middleware(cast("Any", FapilogMiddleware), options=opts)
     )
+    apply_process_options(opts)
+
+
+def apply_process_options(opts: MiddlewareOptions) -> None:
+    """The process-wide part of instrumentation: server loggers, root capture, hooks."""
     if opts.route_server_loggers:
         _servers.route_server_loggers(disable_access_logs=opts.access_log)
+    if opts.capture_stdlib:
+        _servers.capture_root_logger()
+    install_process_hooks()
 
 
 def uninstrument_app(app: Any) -> None:
     """Remove the middleware :func:`instrument_app` added (before the app starts).
 
-    Server logger routing is process-wide; undo it with :func:`restore_server_loggers`.
+    Server logger routing and the root capture are process-wide; undo them with
+    :func:`restore_server_loggers`.
 
     Args:
         app: the application given to :func:`instrument_app`.

@@ -20,7 +20,11 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 )
 
 from fapilog_instrumentation_asgi import _servers
-from fapilog_instrumentation_asgi._app import instrument_app, uninstrument_app
+from fapilog_instrumentation_asgi._app import (
+    apply_process_options,
+    instrument_app,
+    uninstrument_app,
+)
 from fapilog_instrumentation_asgi._options import MiddlewareOptions
 
 if TYPE_CHECKING:
@@ -60,7 +64,8 @@ def _instrumenting_init(
 
 class FapilogASGIInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # BaseInstrumentor is untyped
     """Adds :class:`FapilogMiddleware` to every FastAPI/Starlette app created after
-    :meth:`instrument`, and routes the uvicorn/gunicorn loggers into fapilog.
+    :meth:`instrument`, routes the uvicorn/gunicorn loggers and the root logger into
+    fapilog, and installs fapilog's exit and SIGTERM hooks.
 
     Loaded by ``opentelemetry-instrument`` through the ``opentelemetry_instrumentor``
     entry point ``fapilog_asgi`` (disable it with
@@ -91,8 +96,7 @@ class FapilogASGIInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # BaseIn
             original = cls.__dict__["__init__"]
             cls.__init__ = _instrumenting_init(original, options, self._apps)
             self._hooked.append((cls, original))
-        if options.route_server_loggers:
-            _servers.route_server_loggers(disable_access_logs=options.access_log)
+        apply_process_options(options)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for cls, original in reversed(self._hooked):

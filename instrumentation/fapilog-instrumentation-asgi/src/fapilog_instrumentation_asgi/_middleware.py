@@ -9,6 +9,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 import fapilog
+from fapilog.pipeline._lifecycle import install_process_hooks
 from fapilog_instrumentation_asgi import _servers
 from fapilog_instrumentation_asgi._exclude import Excluder, otel_excluded_urls
 from fapilog_instrumentation_asgi._headers import (
@@ -110,11 +111,16 @@ class FapilogMiddleware:
 
     def _check_server_loggers(self) -> None:
         self._servers_checked = True
-        if self.options.route_server_loggers:
-            try:
+        try:
+            if self.options.route_server_loggers:
                 _servers.ensure_routed(disable_access_logs=self.options.access_log)
-            except Exception as exc:  # logging setup must never break serving
-                self._errors.warning("could not route server loggers", exc_info=exc)
+            if self.options.capture_stdlib:
+                _servers.capture_root_logger()
+            # In a server that installed its signal handlers after the app was imported
+            # (a gunicorn worker after --preload), chain fapilog's SIGTERM hook now.
+            install_process_hooks()
+        except Exception as exc:  # logging setup must never break serving
+            self._errors.warning("could not route server loggers", exc_info=exc)
 
     # -- request context ----------------------------------------------------------------
 
@@ -340,7 +346,9 @@ def _flushing_send(send: Send, timeout: float) -> Send:
     """Wrap a lifespan ``send`` to flush fapilog before reporting shutdown complete.
 
     uvicorn (also as a gunicorn worker) ends on SIGTERM by re-raising the signal after
-    shutdown, so interpreter-exit hooks never run: this is the last safe moment.
+    shutdown, so interpreter-exit hooks never run. Everything the application logged
+    is delivered here; the server's own later lines are flushed as they are written
+    (fapilog's SIGTERM hook, see ``fapilog.pipeline._lifecycle``).
     """
 
     async def flushing_send(message: Message) -> None:

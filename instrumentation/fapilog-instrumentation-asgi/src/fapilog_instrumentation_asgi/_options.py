@@ -102,8 +102,8 @@ class MiddlewareOptions(BaseModel):
 
     flush_on_shutdown: bool = True
     """Flush fapilog's default pipeline when the ASGI lifespan shuts down, before the
-    server is told shutdown is complete: uvicorn ends a SIGTERM by re-raising the
-    signal, which skips interpreter-exit flushing."""
+    server is told shutdown is complete (the server's later lines are flushed as they
+    are written, see ``docs/fastapi.md``)."""
 
     flush_timeout: float = Field(default=5.0, gt=0, le=300)
     """Seconds the shutdown flush may take at most."""
@@ -111,6 +111,12 @@ class MiddlewareOptions(BaseModel):
     route_server_loggers: bool = True
     """Route the ``uvicorn``/``gunicorn`` loggers into fapilog and silence their own
     access logs when ``access_log`` is on (see :func:`route_server_loggers`)."""
+
+    capture_stdlib: bool = True
+    """Route the root logger into fapilog at INFO and above, so records of the
+    application's and libraries' :mod:`logging` loggers are exported like fapilog's own
+    (see :func:`fapilog_instrumentation_asgi.capture_root_logger`). Idempotent with
+    :func:`fapilog.capture_stdlib`."""
 
     @field_validator("capture_request_headers", "capture_response_headers", mode="before")
     @classmethod

@@ -1,4 +1,5 @@
-"""Route the uvicorn and gunicorn loggers into fapilog; silence their access logs."""
+"""Route the uvicorn and gunicorn loggers and the root logger into fapilog; silence the
+servers' access logs while the middleware writes its own."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fapilog import FapilogHandler
 
 __all__ = [
     "already_logged",
+    "capture_root_logger",
     "ensure_routed",
     "mark_logged",
     "restore_server_loggers",
@@ -60,19 +62,51 @@ class _Saved:
 class _Routing:
     handler: FapilogHandler
     saved: dict[str, _Saved] = field(default_factory=dict)
+    root_level: int | None = None
+    """The root logger's level before :func:`capture_root_logger` lowered it."""
 
 
 _lock = threading.Lock()
 _routing: _Routing | None = None
 
 
+def _routing_or_new() -> _Routing:
+    global _routing
+    if _routing is None:
+        handler = FapilogHandler()
+        handler.addFilter(_SkipLoggedExceptions())
+        _routing = _Routing(handler)
+    return _routing
+
+
 def _covered_by_ancestor(logger: logging.Logger, handler: logging.Handler) -> bool:
+    """Whether ``logger``'s records reach ``handler`` on a parent other than the root.
+
+    The root does not count: a server logger that relied on a root-level capture would
+    keep its own console handler and print each record twice.
+    """
     current: logging.Logger | None = logger
     while current is not None and current.propagate:
         current = current.parent
-        if current is not None and handler in current.handlers:
+        if current is None or current.parent is None:
+            return False
+        if handler in current.handlers:
             return True
     return False
+
+
+def _route(routing: _Routing, logger: logging.Logger) -> None:
+    if routing.handler in logger.handlers or _covered_by_ancestor(logger, routing.handler):
+        return
+    _save(routing, logger)
+    # Replace, never mutate: gunicorn's uvicorn worker shares one list object
+    # between gunicorn.error and uvicorn.error.
+    logger.handlers = [h for h in logger.handlers if type(h) is not logging.StreamHandler] + [
+        routing.handler
+    ]
+    logger.propagate = False
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
 
 
 def _save(routing: _Routing, logger: logging.Logger) -> None:
@@ -85,15 +119,19 @@ def _save(routing: _Routing, logger: logging.Logger) -> None:
 def route_server_loggers(*, disable_access_logs: bool = True) -> None:
     """Send the ``uvicorn``, ``uvicorn.error`` and ``gunicorn.error`` loggers to fapilog.
 
-    Each of those loggers (unless it already reaches fapilog through a parent) gets a
-    :class:`fapilog.FapilogHandler`, loses the plain console ``StreamHandler`` the server
-    installed (fapilog's exporters print instead; file and syslog handlers stay), stops
-    propagating (so a root-level :func:`fapilog.capture_stdlib` does not see records
-    twice) and is set to INFO if it had no level. The server's record of an exception
-    the middleware already logged is dropped. With ``disable_access_logs``,
-    ``uvicorn.access`` and ``gunicorn.access`` are emptied and disabled, which makes
-    uvicorn skip access logging altogether, so each request is logged once, by the
-    middleware.
+    Each of those loggers (unless it already reaches fapilog through a parent other
+    than the root) gets a :class:`fapilog.FapilogHandler`, loses the plain console
+    ``StreamHandler`` the server installed (fapilog's exporters print instead; file and
+    syslog handlers stay), stops propagating (so a root-level capture does not see
+    records twice) and is set to INFO if it had no level. The server's record of an
+    exception the middleware already logged is dropped.
+
+    The access loggers ``uvicorn.access`` and ``gunicorn.access``: with
+    ``disable_access_logs`` (the middleware writes the access records) they are emptied
+    and disabled, which makes uvicorn skip access logging altogether, so each request is
+    logged once. Without it they are routed like the others, so the server's own access
+    lines reach fapilog instead of the console; an access logger the server left without
+    handlers (``uvicorn --no-access-log``) stays off.
 
     Idempotent and cheap: call it again after the server (re)configured logging.
     :func:`restore_server_loggers` undoes it.
@@ -101,35 +139,47 @@ def route_server_loggers(*, disable_access_logs: bool = True) -> None:
     Args:
         disable_access_logs: silence the servers' own access logs.
     """
-    global _routing
     with _lock:
-        if _routing is None:
-            handler = FapilogHandler()
-            handler.addFilter(_SkipLoggedExceptions())
-            _routing = _Routing(handler)
-        routing = _routing
+        routing = _routing_or_new()
         for name in SERVER_LOGGERS:
+            _route(routing, logging.getLogger(name))
+        for name in ACCESS_LOGGERS:
             logger = logging.getLogger(name)
-            if routing.handler in logger.handlers or _covered_by_ancestor(logger, routing.handler):
+            if not disable_access_logs:
+                if logger.handlers and not logger.disabled:
+                    _route(routing, logger)
+                continue
+            if logger.disabled and not logger.handlers and not logger.propagate:
                 continue
             _save(routing, logger)
-            # Replace, never mutate: gunicorn's uvicorn worker shares one list object
-            # between gunicorn.error and uvicorn.error.
-            logger.handlers = [
-                h for h in logger.handlers if type(h) is not logging.StreamHandler
-            ] + [routing.handler]
+            logger.handlers = []
             logger.propagate = False
-            if logger.level == logging.NOTSET:
-                logger.setLevel(logging.INFO)
-        if disable_access_logs:
-            for name in ACCESS_LOGGERS:
-                logger = logging.getLogger(name)
-                if logger.disabled and not logger.handlers and not logger.propagate:
-                    continue
-                _save(routing, logger)
-                logger.handlers = []
-                logger.propagate = False
-                logger.disabled = True
+            logger.disabled = True
+
+
+def capture_root_logger() -> None:
+    """Send what reaches the root logger to fapilog.
+
+    Adds the routing's :class:`fapilog.FapilogHandler` (it writes to whatever is the
+    default pipeline when a record arrives, so a later :func:`fapilog.configure` is
+    followed) to the root logger, unless a ``FapilogHandler`` for the default pipeline is
+    already there (e.g. from :func:`fapilog.capture_stdlib`). The root's own handlers
+    stay. When logging was not configured (the root has no handler of its own, as under
+    uvicorn's default logging config), the root level is lowered to INFO, the level
+    uvicorn logs at; a root configured by the application keeps its level. Idempotent;
+    :func:`restore_server_loggers` undoes it.
+    """
+    with _lock:
+        routing = _routing_or_new()
+        root = logging.getLogger()
+        if any(isinstance(h, FapilogHandler) and h.pipeline is None for h in root.handlers):
+            return
+        unconfigured = not root.handlers
+        root.addHandler(routing.handler)
+        if routing.root_level is None:
+            routing.root_level = root.level
+        if unconfigured and (root.level == logging.NOTSET or root.level > logging.INFO):
+            root.setLevel(logging.INFO)
 
 
 def ensure_routed(*, disable_access_logs: bool = True) -> None:
@@ -138,12 +188,18 @@ def ensure_routed(*, disable_access_logs: bool = True) -> None:
 
 
 def restore_server_loggers() -> None:
-    """Undo :func:`route_server_loggers`: the loggers get back their handlers and settings."""
+    """Undo :func:`route_server_loggers` and :func:`capture_root_logger`: the loggers get
+    back their handlers and settings."""
     global _routing
     with _lock:
         routing, _routing = _routing, None
         if routing is None:
             return
+        root = logging.getLogger()
+        if routing.handler in root.handlers:
+            root.removeHandler(routing.handler)
+        if routing.root_level is not None:
+            root.setLevel(routing.root_level)
         for saved in routing.saved.values():
             saved.logger.handlers = saved.handlers
             saved.logger.propagate = saved.propagate
