@@ -87,22 +87,22 @@ def _close_quietly(fd: int) -> None:
 
 
 def _holder(path: Path) -> str:
-    """Who holds the lock, as far as the lock file says: ``pid N`` and whether it runs."""
+    """Who holds the lock, as far as the lock file says (``held by pid N``)."""
     try:
         info = orjson.loads(path.read_bytes())
         pid = int(info["pid"])
     except (OSError, ValueError, KeyError, TypeError):
-        return "a process whose pid is not recorded yet"
+        return "held by a process that has not recorded its pid yet"
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return (
-            f"pid {pid} is recorded, but no longer runs: a process it forked without "
-            f"fapilog's fork hook still has {path.name} open (find it with: fuser {path})"
+            f"held by a process that inherited it from pid {pid}, which no longer runs "
+            f"(find it with: fuser {path})"
         )
     except OSError:  # e.g. EPERM: it runs, as another user
         pass
-    return f"pid {pid}"
+    return f"held by pid {pid}"
 
 
 class DirectoryLock:
@@ -159,10 +159,10 @@ class DirectoryLock:
             _close_quietly(fd)
             raise AuditLockError(
                 f"the audit log directory {directory} is already being written by another "
-                f"AuditExporter ({_holder(path)} holds {LOCK_NAME}); one directory has one "
-                "writer. Shut that exporter down first (pipeline.shutdown()), or give each "
-                "process its own directory (e.g. one per worker: audit/worker-1, "
-                "audit/worker-2), each verified on its own"
+                f"AuditExporter: its {LOCK_NAME} is {_holder(path)}. One directory has one "
+                "writer: shut that exporter down first (pipeline.shutdown()), or give each "
+                "process its own directory (e.g. audit/worker-1, audit/worker-2), each "
+                "verified on its own"
             )
         info = orjson.dumps({"pid": os.getpid()}) + b"\n"
         try:
