@@ -8,6 +8,7 @@ Usage::
     python3 dev.py bench    # run the benchmark suite (writes docs/performance.md)
     python3 dev.py cross-service  # two FastAPI services, one trace, into a real collector
     python3 dev.py compat   # the test suite against the oldest supported OpenTelemetry
+    python3 dev.py wheels   # build the wheels of every distribution into dist/
     python3 dev.py sync     # just create/refresh the environment
 
 It needs nothing but Python 3.11+ and git: on first use it creates ``.tools/`` (a
@@ -116,6 +117,12 @@ def main(argv: list[str]) -> int:
         return _run("python", "benchmarks/run.py", *rest)
     if task == "compat":
         return compat(rest)
+    if task == "wheels":
+        return subprocess.run(
+            [str(_uv()), "build", "--all-packages", "--wheel", "--out-dir", "dist", *rest],
+            cwd=ROOT,
+            env=_env(),
+        ).returncode
     print(__doc__)
     return 0 if task == "help" else 2
 

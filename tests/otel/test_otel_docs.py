@@ -68,7 +68,7 @@ def test_the_tiny_app_under_the_cli_sends_three_correlated_records(
 
 
 def test_the_plain_sdk_snippet_runs(tmp_path: Path) -> None:
-    _, snippet = python_blocks()
+    [snippet] = [b for b in python_blocks() if "FapilogLogRecordExporter(" in b]
     done = subprocess.run(
         [sys.executable, "-c", snippet],
         cwd=tmp_path,
