@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-
 from user_install_support import ROOT, UserVenv, documented_install_commands
 
 if TYPE_CHECKING:

@@ -12,7 +12,6 @@ import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
-
 from user_install_support import UserVenv, core_version, documented_install_commands
 
 if TYPE_CHECKING:

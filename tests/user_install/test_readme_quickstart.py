@@ -7,7 +7,6 @@ import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
-
 from user_install_support import ROOT, UserVenv, code_blocks
 
 if TYPE_CHECKING:
@@ -20,9 +19,9 @@ README = ROOT / "README.md"
 
 def readme_install_command() -> str:
     quickstart = README.read_text("utf-8").split("## Quickstart", 1)[1]
-    [line] = [
-        line for line in quickstart.splitlines() if line.strip().startswith("pip install ")
-    ][:1]
+    [line] = [line for line in quickstart.splitlines() if line.strip().startswith("pip install ")][
+        :1
+    ]
     return line.strip()
 
 

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-
 from user_install_support import ROOT, UserVenv, block_with, split_command, terminate
 
 if TYPE_CHECKING:

@@ -107,7 +107,9 @@ class UserVenv:
         env.update(extra)
         return env
 
-    def shell(self, command: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def shell(
+        self, command: str, cwd: Path, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
         """Run a documented command line exactly as written, in this venv."""
         return subprocess.run(
             ["bash", "-c", command],
