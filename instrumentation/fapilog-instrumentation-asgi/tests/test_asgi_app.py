@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -16,13 +17,16 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from starlette.applications import Starlette
 
+import fapilog
 from asgi_support import _asgi_clean_state, by_logger, client
+from fapilog import FapilogHandler
 from fapilog.testing import capture_logs
 from fapilog_instrumentation_asgi import (
     FapilogASGIInstrumentor,
     FapilogMiddleware,
     instrument_app,
     is_instrumented,
+    restore_server_loggers,
     uninstrument_app,
 )
 
@@ -226,3 +230,96 @@ def test_opentelemetry_instrument_adds_the_middleware_inside_the_otel_span(
     assert done.returncode == 0, done.stderr
     results = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
     assert results == [expected]
+
+
+# -- stdlib records and process hooks ---------------------------------------------------
+
+
+def _root_captures() -> list[logging.Handler]:
+    return [h for h in logging.getLogger().handlers if isinstance(h, FapilogHandler)]
+
+
+async def test_stdlib_records_of_a_route_reach_fapilog_once_with_the_request_context() -> None:
+    """instrument_app captures the root logger; instrumenting twice and capture_stdlib()
+    afterwards add no second handler, so each record arrives once."""
+    app = FastAPI()
+
+    @app.get("/")
+    async def root() -> dict[str, str]:
+        logging.getLogger("shop.db").warning("slow query")
+        return {}
+
+    instrument_app(app)
+    instrument_app(app)
+    handle = fapilog.capture_stdlib()
+    try:
+        assert len(_root_captures()) == 1
+        with capture_logs() as logs:
+            async with client(app) as c:
+                await c.get("/", headers={"x-request-id": "r-1"})
+        (record,) = by_logger(logs, "shop.db")
+        assert record.body == "slow query"
+        assert record.attributes["http.request.id"] == "r-1"
+    finally:
+        handle.uninstall()
+
+
+def test_capture_stdlib_before_instrument_app_is_not_doubled() -> None:
+    """A root capture already in place (fapilog.capture_stdlib()) is reused."""
+    handle = fapilog.capture_stdlib()
+    try:
+        instrument_app(FastAPI())
+        assert _root_captures() == [handle.handler]
+    finally:
+        handle.uninstall()
+
+
+def test_capture_stdlib_false_leaves_the_root_logger_alone() -> None:
+    """The opt-out: no handler on the root logger, its level unchanged."""
+    root = logging.getLogger()
+    level = root.level
+    instrument_app(FastAPI(), capture_stdlib=False)
+    assert _root_captures() == [] and root.level == level
+
+
+def test_unconfigured_root_is_lowered_to_info_and_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With logging not configured (no root handler) the root goes to INFO, uvicorn's
+    level; restore_server_loggers undoes it. A configured root keeps its level."""
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    instrument_app(FastAPI())
+    assert root.level == logging.INFO and len(_root_captures()) == 1
+    restore_server_loggers()
+    assert root.level == logging.WARNING and root.handlers == []
+    own = logging.NullHandler()
+    root.handlers = [own]
+    instrument_app(FastAPI())
+    assert root.level == logging.WARNING and len(_root_captures()) == 1
+
+
+def test_instrument_app_chains_the_sigterm_hook_without_starting_a_pipeline() -> None:
+    """Under ``uvicorn app:app`` the server's SIGTERM handler is in place when the app is
+    imported: instrument_app wraps it at once, before anything is logged."""
+    script = textwrap.dedent(
+        """
+        import signal
+        def server_handler(signum, frame):
+            pass
+        signal.signal(signal.SIGTERM, server_handler)
+        from fastapi import FastAPI
+        from fapilog import _api
+        from fapilog_instrumentation_asgi import instrument_app
+        instrument_app(FastAPI(), route_server_loggers=False, capture_stdlib=False)
+        hook = signal.getsignal(signal.SIGTERM)
+        print(type(hook).__name__, hook.previous is server_handler)
+        print(type(_api._DEFAULT.pipeline).__name__)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["SigtermHook", "True", "_LazyDefault"]
