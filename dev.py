@@ -4,10 +4,12 @@
 Usage::
 
     python3 dev.py demo     # run the demo service through the whole pipeline
-    python3 dev.py test     # lint, type-check and run the test suite
+    python3 dev.py test     # lint, type-check, the suite on every supported CPython
+                            # found (3.11-3.13) and against the oldest dependencies;
+                            # with pytest arguments: just those, on this interpreter
     python3 dev.py bench    # run the benchmark suite (writes docs/performance.md)
     python3 dev.py cross-service  # two FastAPI services, one trace, into a real collector
-    python3 dev.py compat   # the test suite against the oldest supported OpenTelemetry
+    python3 dev.py compat   # the test suite against the oldest supported dependencies
     python3 dev.py wheels   # build the wheels of every distribution into dist/
     python3 dev.py sync     # just create/refresh the environment
 
@@ -17,7 +19,9 @@ virtual environment holding ``uv``) and then lets uv build ``.venv/`` from ``uv.
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -58,11 +62,76 @@ def sync() -> None:
     )
 
 
-def compat(args: list[str]) -> int:
-    """Run the test suite in ``.venv-oldest`` against the oldest supported OpenTelemetry.
+#: Every CPython fapilog supports and tests; the classifiers list exactly these.
+PYTHONS = ("3.11", "3.12", "3.13")
 
-    The pins are in ``compat/oldest-otel.txt``: the lower bounds pyproject.toml
-    declares, so what is declared is what is tested.
+
+def find_python(version: str) -> str | None:
+    """An interpreter for ``version`` ("3.12"): the running one, on PATH, or under pyenv."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
+        return sys.executable
+    candidates = [shutil.which(f"python{version}")]
+    candidates += sorted(
+        glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}*/bin/python{version}")),
+        reverse=True,
+    )
+    for candidate in candidates:
+        if candidate is None:
+            continue
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return candidate
+    return None
+
+
+def other_pythons(args: list[str]) -> int:
+    """Run the suite (without the user-install tests) on every other supported CPython.
+
+    Each gets its own ``.venv-py3.X`` synced from the lock file. A missing interpreter
+    is skipped with a note, or fails when ``FAPILOG_REQUIRE_ALL_PYTHONS=1`` (CI).
+    """
+    uv = str(_uv())
+    current = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for version in PYTHONS:
+        if version == current:
+            continue
+        python = find_python(version)
+        if python is None:
+            if os.environ.get("FAPILOG_REQUIRE_ALL_PYTHONS") == "1":
+                print(f"dev.py: Python {version} is required but not found", flush=True)
+                return 1
+            print(f"dev.py: Python {version} not found; skipped", flush=True)
+            continue
+        target = ROOT / f".venv-py{version}"
+        env = {**_env(), "UV_PROJECT_ENVIRONMENT": str(target)}
+        print(f"dev.py: the test suite on Python {version} ({python})", flush=True)
+        subprocess.run(
+            [uv, "sync", "--all-packages", "--locked", "--quiet", "--python", python],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+        rc = subprocess.run(
+            [str(target / BIN / "python"), "-m", "pytest", "-m", "not user_install", *args],
+            cwd=ROOT,
+        ).returncode
+        if rc:
+            return rc
+    return 0
+
+
+def compat(args: list[str]) -> int:
+    """Run the test suite in ``.venv-oldest`` against the oldest supported dependencies.
+
+    The pins are in ``compat/oldest.txt``: the lower bounds pyproject.toml declares
+    (OpenTelemetry, pydantic, pydantic-settings, orjson, httpx, grpcio), so what is
+    declared is what is tested. The user-install tests are left out: they install
+    from the package index, not from these pins.
     """
     uv = str(_uv())
     target = ROOT / ".venv-oldest"
@@ -72,16 +141,19 @@ def compat(args: list[str]) -> int:
             [uv, "venv", "--python", sys.executable, str(target)], env=_env(), check=True
         )
     subprocess.run(
-        [uv, "pip", "install", "--quiet", "--python", str(python), "-r", "compat/oldest-otel.txt"],
+        [uv, "pip", "install", "--quiet", "--python", str(python), "-r", "compat/oldest.txt"],
         cwd=ROOT,
         env=_env(),
         check=True,
     )
     show = (
-        "import importlib.metadata as m; print('opentelemetry-sdk', m.version('opentelemetry-sdk'))"
+        "import importlib.metadata as m; print(', '.join(n + ' ' + m.version(n) for n in "
+        "('opentelemetry-sdk', 'pydantic', 'pydantic-settings', 'orjson', 'httpx', 'grpcio')))"
     )
     subprocess.run([str(python), "-c", show], check=True)
-    return subprocess.run([str(python), "-m", "pytest", *args], cwd=ROOT).returncode
+    return subprocess.run(
+        [str(python), "-m", "pytest", "-m", "not user_install", *args], cwd=ROOT
+    ).returncode
 
 
 def _run(*argv: str) -> int:
@@ -108,7 +180,14 @@ def main(argv: list[str]) -> int:
             rc = _run(*step)
             if rc:
                 return rc
-        return _run("pytest", *rest)
+        rc = _run("pytest", *rest)
+        if rc or rest:  # with arguments: a quick run on this interpreter only
+            return rc
+        rc = other_pythons([])
+        if rc:
+            return rc
+        print("dev.py: the test suite against the oldest supported dependencies", flush=True)
+        return compat([])
     if task == "cross-service":
         sync()
         return _run("python", "examples/cross_service/run.py", *rest)
