@@ -1,14 +1,18 @@
-"""The default rule set: secret-named keys and value detectors with checksums.
+"""The default rule set: secret-named keys, credential detectors, personal data.
 
 Every pattern is linear-time in practice: no nested unbounded quantifiers, every
-repetition bounded, and a cheap prefilter (a digit, ``@``, ``eyJ``...) in front.
+repetition bounded, and cheap gates (trigger characters, substrings, a digit
+count) in front. The credential detectors live in ``_credentials.py``.
 """
 
 from __future__ import annotations
 
+from fapilog.redaction._credentials import CREDENTIAL_PATTERN_RULES
 from fapilog.redaction._rules import KeyRule, PatternRule
 
 __all__ = [
+    "CONTEXT_KEY_RULE",
+    "CREDENTIAL_CONTEXTS",
     "DEFAULT_KEY_RULE",
     "DEFAULT_PATTERN_RULES",
     "DEFAULT_RULES",
@@ -47,17 +51,6 @@ def iban_valid(text: str) -> bool:
     except ValueError:
         return False
     return number % 97 == 1
-
-
-def _secret_looking(text: str) -> bool:
-    """A 40-character token counts as an AWS-style secret only with mixed classes.
-
-    Git SHAs and hex digests (lower-case hex) are left alone.
-    """
-    has_upper = any(c.isupper() for c in text)
-    has_lower = any(c.islower() for c in text)
-    has_digit = any(c.isdigit() for c in text)
-    return has_upper and has_lower and (has_digit or "/" in text or "+" in text)
 
 
 #: Key words whose values are always secret (matched as words, any separator/case).
@@ -99,95 +92,89 @@ DEFAULT_KEY_RULE = KeyRule(
         "cvv2",
         "signature",
         "connection_string",
+        "access_key",
+        "account_key",
+        "auth_key",
+        "client_key",
+        "encryption_key",
+        "master_key",
+        "signing_key",
+        "passcode",
+        "otp",
+        "jwt",
     ),
 )
 
-_B64 = "A-Za-z0-9+/"
+#: Key or parent-key words that name a credential context (a service or an auth scheme).
+CREDENTIAL_CONTEXTS: tuple[str, ...] = (
+    "aws",
+    "gcp",
+    "google",
+    "azure",
+    "stripe",
+    "paypal",
+    "braintree",
+    "adyen",
+    "square",
+    "razorpay",
+    "plaid",
+    "klarna",
+    "payment",
+    "payments",
+    "twilio",
+    "sendgrid",
+    "mailgun",
+    "mailchimp",
+    "github",
+    "gitlab",
+    "bitbucket",
+    "slack",
+    "discord",
+    "telegram",
+    "openai",
+    "anthropic",
+    "huggingface",
+    "npm",
+    "pypi",
+    "docker",
+    "heroku",
+    "datadog",
+    "sentry",
+    "okta",
+    "auth0",
+    "firebase",
+    "vault",
+    "oauth",
+    "oauth2",
+    "auth",
+    "authentication",
+    "credential",
+    "credentials",
+    "secret",
+    "secrets",
+    "api",
+    "jwt",
+    "hmac",
+    "webhook",
+    "signing",
+    "encryption",
+    "ssh",
+)
+
+#: Generic key words that are secret only in a credential context: ``key`` under
+#: ``stripe`` (``{"stripe": {"key": ...}}``) or in ``stripe_key``; ``id`` is not
+#: among them (client, key and account ids identify, they do not authenticate).
+CONTEXT_KEY_RULE = KeyRule(
+    name="credential_key",
+    terms=("key", "keys", "sig", "pass", "pw", "pin"),
+    contexts=CREDENTIAL_CONTEXTS,
+)
+
 _DIGITS = "0123456789"
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 DEFAULT_PATTERN_RULES: tuple[PatternRule, ...] = (
-    PatternRule(
-        name="pem_private_key",
-        trigger_chars="-",
-        pattern=(
-            r"-----BEGIN (?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY-----"
-            r"(?:[\s\S]{0,16384}?-----END (?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY-----|[\s\S]{0,16384})"
-        ),
-        prefilter="PRIVATE KEY",
-        min_length=30,
-    ),
-    PatternRule(
-        name="url_credentials",
-        trigger_chars=":",
-        pattern=r"[A-Za-z][A-Za-z0-9+.-]{0,20}://[^\s/:@]{0,256}:(?P<secret>[^\s/@]{1,256})@",
-        prefilter="://",
-        min_length=10,
-    ),
-    PatternRule(
-        name="jwt",
-        trigger_chars=".",
-        pattern=r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,4096}\.eyJ[A-Za-z0-9_-]{2,16384}\.[A-Za-z0-9_-]{0,4096}",
-        prefilter="eyJ",
-        min_length=20,
-    ),
-    PatternRule(
-        name="bearer_token",
-        trigger_chars="Bb",
-        pattern=r"(?i:\bbearer)[ \t]{1,10}(?P<secret>[A-Za-z0-9._~+/=-]{8,4096})",
-        prefilter="(?i:bearer)",
-        min_length=15,
-    ),
-    PatternRule(
-        name="secret_assignment",
-        trigger_chars="=:",
-        pattern=(
-            r"(?i:(?<![A-Za-z0-9])(?:passw(?:or)?d|pwd|secret|token|api[_-]?key"
-            r"|private[_-]?key|client[_-]?secret|credentials?|access[_-]?key))"
-            r"[\"']?[ \t]{0,3}[=:][ \t]{0,3}[\"']?(?P<secret>[^\s&,;\"'}]{1,512})"
-        ),
-        prefilter=r"[=:]",
-        min_length=5,
-    ),
-    PatternRule(
-        name="aws_access_key_id",
-        trigger_chars="A",
-        pattern=r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])",
-        prefilter="A[KSBC][IC]A",
-        min_length=20,
-    ),
-    PatternRule(
-        name="gcp_api_key",
-        trigger_chars="A",
-        pattern=r"(?<![0-9A-Za-z_-])AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])",
-        prefilter="AIza",
-        min_length=39,
-    ),
-    PatternRule(
-        name="azure_storage_key",
-        trigger_chars="=",
-        pattern=(
-            r"(?i:(?:AccountKey|SharedAccessKey|SharedAccessSignature|sig)=)"
-            rf"(?P<secret>[{_B64}%=-]{{16,512}})"
-        ),
-        prefilter="(?i:key|signature|sig)=",
-        min_length=20,
-    ),
-    PatternRule(
-        name="azure_storage_key",
-        trigger_chars="=",
-        pattern=rf"(?<![{_B64}])[{_B64}]{{86}}==(?![{_B64}=])",
-        prefilter=rf"[{_B64}]{{86}}==",
-        min_length=88,
-    ),
-    PatternRule(
-        name="aws_secret_key",
-        trigger_chars=_DIGITS + "/+",
-        pattern=rf"(?<![{_B64}=])[{_B64}]{{40}}(?![{_B64}=])",
-        validate=_secret_looking,
-        prefilter=rf"[{_B64}]{{40}}",
-        min_length=40,
-    ),
+    *CREDENTIAL_PATTERN_RULES,
     PatternRule(
         name="email",
         trigger_chars="@",
@@ -240,7 +227,12 @@ DEFAULT_PATTERN_RULES: tuple[PatternRule, ...] = (
         min_length=10,
     ),
 )
-"""Value detectors, in the order they run (URL credentials before email, etc.)."""
+"""Value detectors, in the order they run: credentials first (URL credentials before
+email, service tokens before the generic ones), then personal data."""
 
 #: Everything :class:`~fapilog.redaction.RedactionProcessor` applies by default.
-DEFAULT_RULES: tuple[KeyRule | PatternRule, ...] = (DEFAULT_KEY_RULE, *DEFAULT_PATTERN_RULES)
+DEFAULT_RULES: tuple[KeyRule | PatternRule, ...] = (
+    DEFAULT_KEY_RULE,
+    CONTEXT_KEY_RULE,
+    *DEFAULT_PATTERN_RULES,
+)

@@ -54,26 +54,42 @@ class KeyRule:
     ``api_key`` matches ``API-Key``, ``apiKey``, ``x_api_key`` and
     ``headers.Api-Key``, at any nesting depth; ``ssn`` does not match ``classname``.
 
+    A rule with ``contexts`` is *context-aware*: it applies only to a key that
+    itself holds one of those words (``stripe_key``) or that sits, at any depth,
+    under a key that does (``{"stripe": {"key": ...}}``). Generic words such as
+    ``key`` are secret only in such a context.
+
     Attributes:
         name: the rule name reported in ``fapilog.redacted``.
         terms: key words, written lower-case with ``_`` between words.
         action: what to do with the value (see :data:`Action`).
         keep_last: characters kept by the ``partial`` action.
+        contexts: words naming a credential context (``stripe``, ``aws``...); empty
+            means the rule applies everywhere.
     """
 
     name: str
     terms: tuple[str, ...]
     action: Action = "mask"
     keep_last: int = 4
+    contexts: tuple[str, ...] = ()
 
     def matches(self, normalized_key: str) -> bool:
         """True if ``normalized_key`` (from :func:`normalize_key`) holds a term."""
         return any(f"_{term}_" in normalized_key for term in self.terms)
 
+    def names_context(self, normalized_key: str) -> bool:
+        """True if ``normalized_key`` holds one of the :attr:`contexts` words."""
+        return any(f"_{word}_" in normalized_key for word in self.contexts)
+
 
 @dataclass(frozen=True)
 class PatternRule:
     """Finds secrets inside string values with a bounded, backtracking-safe regex.
+
+    The gates run cheapest first: ``min_length``, ``trigger_chars`` (one pass in
+    C for all rules), ``min_digits``, ``needles`` and ``context`` (plain substring
+    tests on the lower-cased string), ``prefilter``; only then ``pattern``.
 
     Attributes:
         name: the rule name reported in ``fapilog.redacted``.
@@ -81,8 +97,7 @@ class PatternRule:
             replaced (``Bearer [REDACTED]``); otherwise the whole match is.
         action: what to do with a match (see :data:`Action`).
         prefilter: a cheap regex that must match somewhere before ``pattern`` runs
-            (e.g. ``r"\\d{3}"`` or ``"eyJ"``); ``None`` runs ``pattern`` on every
-            string. The prefilters of all rules are joined into one gate, so use
+            (e.g. ``r"\\d{3}"``); ``None`` runs ``pattern`` on every string. Use
             scoped flags (``(?i:bearer)``), not global ones.
         trigger_chars: characters of which at least one must occur in a string for
             the rule to run (e.g. the digits for card numbers); checked in C before
@@ -93,6 +108,18 @@ class PatternRule:
         validate: a check on the matched text (e.g. Luhn); a match it rejects is
             left alone.
         keep_last: characters kept by the ``partial`` action.
+        flags: regex flags for ``pattern``.
+        needles: lower-case substrings of which at least one must occur in the
+            lower-cased string (``("bearer",)``); plain substring search, far
+            cheaper than a case-insensitive regex. Empty: no such gate.
+        context: lower-case substrings that make a match credible: the rule runs
+            only where one occurs in the lower-cased string, or where the string
+            sits under a key naming a credential context (see
+            :attr:`KeyRule.contexts`). This is how a bare 40-character string counts
+            as an AWS secret only next to ``aws`` or an ``AKIA`` id. Empty: the rule
+            needs no context.
+        label: names a match in ``fapilog.redacted`` instead of ``name`` (one rule
+            for many services reports ``github_token``, ``stripe_key``...).
     """
 
     name: str
@@ -105,6 +132,9 @@ class PatternRule:
     validate: Callable[[str], bool] | None = None
     keep_last: int = 4
     flags: int = 0
+    needles: tuple[str, ...] = ()
+    context: tuple[str, ...] = ()
+    label: Callable[[str], str] | None = None
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
     compiled_prefilter: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     triggers: frozenset[str] = field(init=False, repr=False, compare=False)
