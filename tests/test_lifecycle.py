@@ -328,3 +328,27 @@ def test_flush_on_write_is_bounded_in_total(
     assert 0.25 <= first < 5
     assert second < 0.25
     pipeline.shutdown(timeout=0.5)
+
+
+def test_a_child_forked_after_the_signal_starts_with_buffering_again() -> None:
+    """Termination is the parent's: a forked child neither counts as terminating nor
+    flushes on write."""
+    proc = _run(
+        """
+        import os, warnings
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+        import fapilog
+        from fapilog.pipeline import _lifecycle
+        pipeline = fapilog.configure(exporters=["none"])
+        _lifecycle.begin_termination()
+        print("parent", _lifecycle.terminating(), "_slow_put" in vars(pipeline))
+        pid = os.fork()
+        if pid == 0:
+            print("child", _lifecycle.terminating(), "_slow_put" in vars(pipeline),
+                  pipeline._capacity > 0, flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["parent True True", "child False False True"]
