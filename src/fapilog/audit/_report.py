@@ -53,7 +53,10 @@ class VerifyReport:
     seals: int = 0
     """Segment seals whose signature verified."""
     signed_records: int = 0
-    """Records whose own signature (made as they were written) verified."""
+    """Records whose own signature (made as they were written) was verified one by one:
+    those of the unsealed last segment (and of a sealed one whose signatures differ)."""
+    sealed_signatures: int = 0
+    """Records whose signature is, byte for byte, the one their segment's seal covers."""
     algs: tuple[str, ...] = ()
     """The signature algorithms a key was given for (``hmac-sha256``, ``ed25519``)."""
 
@@ -69,8 +72,10 @@ class VerifyReport:
             f"SHA-256 hash chain of {self.records} record(s)",
             f"{self.seals} segment seal(s) ({keys})",
         ]
+        if self.sealed_signatures:
+            parts.append(f"{self.sealed_signatures} record signature(s) as sealed")
         if self.signed_records:
-            parts.append(f"{self.signed_records} record signature(s)")
+            parts.append(f"{self.signed_records} record signature(s) verified one by one")
         if self.decrypted:
             parts.append(f"{self.decrypted} record(s) decrypted (AES-256-GCM)")
         return "checked: " + ", ".join(parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -174,6 +175,7 @@ def _report(state: State, segments: int, last_seq: int, last_hash: str) -> Verif
         decrypted=state.decrypted,
         seals=state.seals_verified,
         signed_records=state.signed_records,
+        sealed_signatures=state.sealed_signatures,
         algs=tuple(sorted(state.checker.key_ids)),
     )
 
@@ -201,12 +203,24 @@ def _check_signed(obj: dict[str, Any], state: State, what: str, segment: int | N
     return False
 
 
-def _check_record_signatures(state: State, index: int, alg: str, records: list[Entry]) -> None:
-    """In a sealed format 2 segment: every record's own signature must verify too.
+def _check_record_signatures(
+    state: State, index: int, alg: str, records: list[Entry], seal: dict[str, Any]
+) -> None:
+    """In a sealed format 2 segment: the records' signatures must be the sealed ones.
 
-    The seal already authenticates the records' content; a signature that no longer
-    verifies is a changed byte all the same, and is reported as one.
+    The seal already authenticates the records' content, and its ``sigs_hash`` the
+    signatures as written: one SHA-256 pass instead of a signature check per record
+    (80 µs each with Ed25519). Only when they differ is each signature checked, to
+    name the altered one.
     """
+    digest = hashlib.sha256()
+    for entry in records:
+        sig = entry.obj.get("sig") if entry.obj is not None else None
+        digest.update(f"{sig}\n".encode() if isinstance(sig, str) else b"\x00")
+    if digest.hexdigest() == seal.get("sigs_hash"):
+        state.sealed_signatures += len(records)
+        return
+    before = len(state.problems)
     for entry in records:
         obj = entry.obj
         if obj is not None and state.checker.check_record(alg, entry.hash, obj.get("sig")):
@@ -219,6 +233,12 @@ def _check_record_signatures(state: State, index: int, alg: str, records: list[E
             segment=index,
             seq=entry.seq,
             line=entry.line,
+        )
+    if len(state.problems) == before:
+        state.add(
+            "modified",
+            f"segment {index}: its record signatures differ from what was sealed",
+            segment=index,
         )
 
 
@@ -380,7 +400,7 @@ def _verify_segment(
                     **where,
                 )
             elif signed:
-                _check_record_signatures(state, index, str(header.get("alg")), records)
+                _check_record_signatures(state, index, str(header.get("alg")), records, seal)
         # The signed seal is authoritative for what the next segment must continue.
         sealed_seq = as_int(seal.get("last_seq"))
         return (sealed_seq + 1 if sealed_seq is not None else seq), str(seal.get("final_hash"))

@@ -51,6 +51,7 @@ class State:
     seals_ok: int = 0
     seals_verified: int = 0
     signed_records: int = 0
+    sealed_signatures: int = 0
     records: int = 0
     decrypted: int = 0
     decrypt_failed: bool = False

@@ -6,6 +6,7 @@ Everything here runs on the exporter's private I/O thread, one call at a time.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,7 @@ class SegmentWriter:
         self._next_seq = 1
         self._last_hash = GENESIS
         self._header_hash = ""
+        self._sigs = hashlib.sha256()  # the seal's sigs_hash: the records' signatures
 
     def __repr__(self) -> str:
         return f"SegmentWriter({str(self.directory)!r}, segment={self._index})"
@@ -150,6 +152,7 @@ class SegmentWriter:
         self._records += 1
         self._next_seq = seq + 1
         self._last_hash = digest
+        self._sigs.update(sig.encode("ascii") + b"\n")
 
     def _write(self, data: bytes) -> None:
         """Append ``data`` whole and (optionally) fsync it, or leave the file as it was."""
@@ -186,6 +189,7 @@ class SegmentWriter:
             "last_seq": self._next_seq - 1,
             "records": self._records,
             "final_hash": self._last_hash,
+            "sigs_hash": self._sigs.hexdigest(),
             "alg": self._signer.alg,
             "key_id": self._signer.key_id,
             "sealed": now_rfc3339(),
@@ -215,6 +219,7 @@ class SegmentWriter:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | _CLOEXEC)
         self._index = index
         self._records = 0
+        self._sigs = hashlib.sha256()
         self._size = len(line)
         self._first_seq = first_seq
         self._next_seq = first_seq
@@ -272,6 +277,9 @@ class SegmentWriter:
                 f"audit log {path.name}: removed a partly written last line (crash)",
             )
         expected_seq, expected_prev = self._check_open_tail(path, header, records)
+        self._sigs = hashlib.sha256()
+        for _, rec in records:
+            self._sigs.update(str(rec.get("sig", "")).encode("ascii") + b"\n")
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | _CLOEXEC)
         self._index = index
         self._records = len(records)
