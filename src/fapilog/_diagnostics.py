@@ -2,7 +2,8 @@
 
 Writing through :mod:`logging` (or through a fapilog pipeline) could recurse into
 the very pipeline that is failing, so diagnostics go straight to the process's
-original stderr.
+original stderr. Every line first goes through the redaction detectors
+(:func:`scrub`): a diagnostic quoting an exception or a value can carry a secret.
 """
 
 from __future__ import annotations
@@ -10,8 +11,35 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
 
-__all__ = ["Reporter", "reporter"]
+if TYPE_CHECKING:
+    from fapilog.redaction import RedactionProcessor
+
+__all__ = ["Reporter", "reporter", "scrub"]
+
+_scrub_lock = threading.Lock()
+_scrubber: RedactionProcessor | None = None
+
+
+def scrub(text: str) -> str:
+    """``text`` with what the default redaction detectors find masked.
+
+    Every pattern rule runs, the context-dependent ones (the AWS secret key) as if
+    the text sat under a credential key. If redaction itself fails, the text is
+    withheld rather than printed.
+    """
+    global _scrubber
+    try:
+        with _scrub_lock:
+            if _scrubber is None:
+                # Imported on first use: this module is imported by nearly all others.
+                from fapilog.redaction import RedactionProcessor
+
+                _scrubber = RedactionProcessor()
+            return _scrubber.redact_text(text)
+    except Exception as exc:
+        return f"[diagnostic withheld: redacting it failed ({type(exc).__name__})]"
 
 
 class Reporter:
@@ -28,7 +56,8 @@ class Reporter:
 
         Args:
             key: groups messages for rate limiting (e.g. ``"export_failed:otlp"``).
-            message: one line, secret-free; the caller is responsible for that.
+            message: one line; what the redaction detectors find in it is masked
+                before it is written (:func:`scrub`).
         """
         now = time.monotonic()
         with self._lock:
@@ -38,6 +67,7 @@ class Reporter:
                 return
             self._last[key] = now
             suppressed = self._suppressed.pop(key, 0)
+        message = scrub(message)
         if suppressed:
             message = f"{message} (+{suppressed} similar suppressed)"
         stream = sys.__stderr__
@@ -51,6 +81,8 @@ class Reporter:
 
     def reset(self) -> None:
         """Forget rate-limit state (tests, forked children)."""
+        global _scrub_lock
+        _scrub_lock = threading.Lock()  # a forked child may inherit it held
         self._lock = threading.Lock()
         self._last.clear()
         self._suppressed.clear()

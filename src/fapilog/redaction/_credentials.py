@@ -351,7 +351,11 @@ secret (the host stays readable)."""
 BEARER_TOKEN = PatternRule(
     name="bearer_token",
     trigger_chars="Bb",
-    pattern=r"(?i:\bbearer)[ \t]{1,10}(?P<secret>[A-Za-z0-9._~+/=-]{8,4096}+)",
+    # RFC 6750 b64token: token characters, then only '=' padding, then a boundary
+    pattern=(
+        r"(?i:\bbearer)[ \t]{1,10}(?P<secret>[A-Za-z0-9._~+/-]{8,4096}+=*+)"
+        r"(?![A-Za-z0-9._~+/=-])"
+    ),
     needles=("bearer",),
     min_length=15,
 )
@@ -451,8 +455,12 @@ AZURE_STORAGE_KEY = PatternRule(
     trigger_chars="=",
     pattern=rf"(?<![{_B64}])[{_B64}]{{86}}==(?![{_B64}=])",
     needles=("==",),
+    context=("azure", "account", "storage", "windows.net"),
     min_length=88,
 )
+"""A bare 88-character Azure storage account key, only with context (``azure``,
+``account``, ``storage`` in the string, or a credential-context key): any 64 bytes
+in base64 have that shape, SHA-512 subresource-integrity strings among them."""
 
 AWS_SECRET_KEY = PatternRule(
     name="aws_secret_key",

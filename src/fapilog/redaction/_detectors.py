@@ -179,8 +179,9 @@ DEFAULT_PATTERN_RULES: tuple[PatternRule, ...] = (
         name="email",
         trigger_chars="@",
         pattern=(
+            # the top-level domain is letters: "left-pad@1.3.0" is a package, not a mailbox
             r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@"
-            r"[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}"
+            r"[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,7}\.[A-Za-z]{2,63}(?![A-Za-z0-9-])"
         ),
         prefilter="@",
         min_length=6,
