@@ -47,11 +47,11 @@ class AuditExporter(Exporter):
     chain across all segments, and ``sig``, a MAC (HMAC-SHA256 with ``key``) or Ed25519
     signature (``private_key``) of its hash made as it is written, so every record of a
     segment still being written is authenticated. A segment starts with a signed header
-    line and, when rotated or at shutdown, ends with a seal signed over its final hash
-    and counts. With ``retention_segments``, the
-    oldest segments are deleted after a signed ``checkpoint.json`` records where the
-    remaining chain starts. ``fapilog audit verify`` (or :func:`fapilog.audit.verify`)
-    checks all of it. The format and its guarantees are in ``docs/audit.md``.
+    line and, when rotated or at shutdown, ends with a seal signed over its final hash,
+    counts and record signatures. With ``retention_segments``, the oldest segments are
+    deleted after a signed ``checkpoint.json`` records where the remaining chain starts.
+    ``fapilog audit verify`` (or :func:`fapilog.audit.verify`) checks all of it. The
+    format and its guarantees are in ``docs/audit.md``.
 
     One directory has one writer: the exporter takes an exclusive lock on
     ``DIR/writer.lock`` when it is created and holds it until :meth:`shutdown`; a

@@ -61,9 +61,11 @@ def canonical(obj: Any) -> bytes:
 
 
 def record_body(record: dict[str, Any], *, signed: bool) -> dict[str, Any]:
-    """What a record's ``hash`` covers: the record without ``hash`` (and ``sig`` when the
-    segment's format signs records; in format 1 a ``sig`` would be covered, so adding
-    one changes the hash)."""
+    """What a record's ``hash`` covers: the record without ``hash`` (and without ``sig``).
+
+    ``signed``: the segment's format signs records (format 2). In format 1 a ``sig``
+    field would be covered, so adding one to a record changes its hash.
+    """
     drop = ("hash", "sig") if signed else ("hash",)
     return {k: v for k, v in record.items() if k not in drop}
 

@@ -195,8 +195,10 @@ class Signer:
 
 
 class SealChecker:
-    """Checks signatures (seals, headers, records, checkpoints) with an HMAC key and/or
-    an Ed25519 public key. The HMAC key is held in a :class:`SecretKey`."""
+    """Checks signatures of seals, headers, records and checkpoints.
+
+    With an HMAC key (held in a :class:`SecretKey`) and/or an Ed25519 public key.
+    """
 
     def __init__(
         self,

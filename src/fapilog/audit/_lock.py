@@ -167,7 +167,8 @@ class DirectoryLock:
         info = orjson.dumps({"pid": os.getpid()}) + b"\n"
         try:
             os.ftruncate(fd, 0)
-            os.pwrite(fd, info, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, info)
         except OSError:
             pass  # the pid is a courtesy for the error message of a second writer
         return cls(directory, path, fd)

@@ -41,8 +41,11 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 class AuditLogError(Exception):
-    """The existing log cannot be continued safely (tampered, sealed with another key,
-    or this process does not hold the directory's writer lock)."""
+    """The existing log cannot be continued safely by this writer.
+
+    It was tampered with, sealed with another key, left open by a format 1 writer, or
+    this process does not hold the directory's writer lock.
+    """
 
 
 class AppendError(Exception):
