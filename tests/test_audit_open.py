@@ -316,3 +316,28 @@ def test_a_format_1_sealed_segment_with_an_added_sig_field_is_modified(tmp_path:
     path.write_bytes(b"".join(content))
     report = verify(directory, key=KEY)
     assert [(p.kind, p.seq) for p in report.problems][:1] == [("modified", 1)]
+
+
+def test_ed25519_open_segments_are_authenticated_with_the_public_key_only(
+    tmp_path: Path,
+) -> None:
+    """With Ed25519 the records of an open segment verify with the public key; a record
+    appended by someone holding only the public key is rejected."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private = Ed25519PrivateKey.generate()
+    public = private.public_key()
+    directory = tmp_path / "audit"
+    options = {"key": None, "signing": "ed25519", "private_key": private}
+    write_log(directory, 6, segment_max_records=4, close=False, **options)
+    report = verify(directory, public_key=public, allow_open=True)
+    assert report.ok, report.summary()
+    assert (report.records, report.sealed_signatures, report.signed_records) == (6, 4, 2)
+    path = segment(directory, 2)
+    content = lines(path)
+    content.append(forge(7, orjson.loads(content[-1])["hash"]))
+    path.write_bytes(b"".join(content))
+    report = verify(directory, public_key=public, allow_open=True)
+    assert [(p.kind, p.segment, p.seq, p.line) for p in report.problems] == [
+        ("unauthenticated", 2, 7, 4)
+    ]
