@@ -31,5 +31,6 @@ def test_docs_snippets_run_and_print_what_the_page_says(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "shop | order looked up | req-1",
+        "shop.stock | stock checked for order 7 | req-1",
         "fapilog.access | GET /orders/7 200 | req-1",
     ]
