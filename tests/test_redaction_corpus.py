@@ -101,18 +101,29 @@ def _untouched(case: dict[str, Any], event: LogEvent) -> bool:
     key, parent = case.get("key", "note"), case.get("parent", "data")
     if REDACTED_ATTRIBUTE in attrs:
         return False
-    placed = {
-        "value": lambda: attrs.get(key) == text,
-        "percent_arg": lambda: event.body == case.get("format", "value was %s") % text,
-        "message": lambda: event.body == text,
-        "nested": lambda: attrs.get(parent) == {key: text},
-        "list": lambda: attrs.get("items") == ["first", text],
-        "key": lambda: attrs.get(text) == "v",
-        "nested_key": lambda: attrs.get("data") == {text: "v"},
-        "logger": lambda: event.scope_name == text,
-        "event_name": lambda: event.event_name == text,
+    placed: dict[str, object] = {
+        "value": attrs.get(key),
+        "percent_arg": event.body,
+        "message": event.body,
+        "nested": attrs.get(parent),
+        "list": attrs.get("items"),
+        "key": attrs.get(text),
+        "nested_key": attrs.get("data"),
+        "logger": event.scope_name,
+        "event_name": event.event_name,
     }
-    return bool(placed[where]())
+    expected: dict[str, object] = {
+        "value": text,
+        "percent_arg": case.get("format", "value was %s") % text,
+        "message": text,
+        "nested": {key: text},
+        "list": ["first", text],
+        "key": "v",
+        "nested_key": {text: "v"},
+        "logger": text,
+        "event_name": text,
+    }
+    return placed[where] == expected[where]
 
 
 def _captured(case: dict[str, Any]) -> LogEvent:

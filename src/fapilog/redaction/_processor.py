@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import copy
 import functools
 import json
 from typing import TYPE_CHECKING, Any
@@ -130,6 +131,18 @@ class RedactionProcessor(Processor):
         state = dict(self.__dict__)
         state["_hmac"] = None
         return state
+
+    def __copy__(self) -> RedactionProcessor:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)  # in-process copies keep the (shared) key
+        return new
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RedactionProcessor:
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        for name, value in self.__dict__.items():
+            setattr(new, name, copy.deepcopy(value, memo))
+        return new
 
     # -- public helpers --------------------------------------------------------------
 
