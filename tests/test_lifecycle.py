@@ -341,10 +341,10 @@ def test_a_child_forked_after_the_signal_starts_with_buffering_again() -> None:
         from fapilog.pipeline import _lifecycle
         pipeline = fapilog.configure(exporters=["none"])
         _lifecycle.begin_termination()
-        print("parent", _lifecycle.terminating(), "_slow_put" in vars(pipeline))
+        print("parent", _lifecycle.terminating(), pipeline._flush_on_write)
         pid = os.fork()
         if pid == 0:
-            print("child", _lifecycle.terminating(), "_slow_put" in vars(pipeline),
+            print("child", _lifecycle.terminating(), pipeline._flush_on_write,
                   pipeline._capacity > 0, flush=True)
             os._exit(0)
         os.waitpid(pid, 0)

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from types import FrameType
 
-    from fapilog.pipeline._materialize import Captured
     from fapilog.pipeline._pipeline import Pipeline
 
 __all__ = [
@@ -172,51 +171,15 @@ def _flush_all_then_die(signum: int) -> None:
 def _arm(pipeline: Pipeline) -> None:
     """Make every event logged to ``pipeline`` be flushed before the call returns.
 
-    The hot path (the caller's inlined append, :meth:`Pipeline._enqueue`) appends
-    while ``len(ring) < _capacity``; with the gate held at -1 every call reaches
-    ``_slow_put`` (or ``_aput``), which this replaces on the instance by the same
-    method followed by a flush. ``_refresh_gate`` is wrapped so that the gate stays
-    closed whatever reopens it (the end of a ``capture_logs`` block, the rest of
-    ``Pipeline.__init__``). A forked child disarms (see :func:`_disarm`).
+    The pipeline closes its hot path (every call reaches its slow path) and flushes
+    after each append, through :func:`flush_after_write` / :func:`aflush_after_write`.
+    A forked child disarms (see :func:`_after_fork_in_child`).
     """
-    if "_slow_put" in vars(pipeline):
-        return
-    slow_put = pipeline._slow_put
-    aput = pipeline._aput
-    refresh_gate = pipeline._refresh_gate
-
-    def closed_refresh_gate() -> None:
-        refresh_gate()
-        pipeline._capacity = -1
-
-    def flushing_slow_put(rec: Captured) -> None:
-        slow_put(rec)
-        _flush_after_write(pipeline)
-
-    async def flushing_aput(rec: Captured) -> None:
-        await aput(rec)
-        left = _budget_left()
-        if left > 0:
-            start = time.monotonic()
-            try:
-                await pipeline.aflush(left)
-            except Exception:  # never raise into the logging call
-                pass
-            _spend(time.monotonic() - start)
-
-    vars(pipeline).update(
-        _slow_put=flushing_slow_put, _aput=flushing_aput, _refresh_gate=closed_refresh_gate
-    )
-    pipeline._capacity = -1
+    pipeline._set_flush_on_write(True)
 
 
-def _disarm(pipeline: Pipeline) -> None:
-    for name in ("_slow_put", "_aput", "_refresh_gate"):
-        vars(pipeline).pop(name, None)
-    pipeline._refresh_gate()
-
-
-def _flush_after_write(pipeline: Pipeline) -> None:
+def flush_after_write(pipeline: Pipeline) -> None:
+    """Flush ``pipeline`` on the caller's thread, within what is left of the budget."""
     from fapilog.pipeline._pipeline import in_worker_thread
 
     if in_worker_thread():  # the pipeline's own threads cannot wait for themselves
@@ -227,6 +190,19 @@ def _flush_after_write(pipeline: Pipeline) -> None:
     start = time.monotonic()
     try:
         pipeline.flush(left)
+    except Exception:  # never raise into the logging call
+        pass
+    _spend(time.monotonic() - start)
+
+
+async def aflush_after_write(pipeline: Pipeline) -> None:
+    """Awaitable :func:`flush_after_write`: waits without blocking the calling loop."""
+    left = _budget_left()
+    if left <= 0:
+        return
+    start = time.monotonic()
+    try:
+        await pipeline.aflush(left)
     except Exception:  # never raise into the logging call
         pass
     _spend(time.monotonic() - start)
@@ -251,7 +227,7 @@ def _after_fork_in_child() -> None:
     was_terminating, _terminating, _budget_spent = _terminating, False, 0.0
     for pipeline in live_pipelines():
         if was_terminating:
-            _disarm(pipeline)
+            pipeline._set_flush_on_write(False)
         pipeline._after_fork()
 
 

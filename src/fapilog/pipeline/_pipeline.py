@@ -185,6 +185,9 @@ class Pipeline:
         self._companion_threads: list[threading.Thread] = []
         self._shutdown_result: bool | None = None
         self._closed = False
+        # Set by the SIGTERM hook once termination began (see _lifecycle): every event
+        # is then flushed before the logging call returns.
+        self._flush_on_write = False
         self._init_process_state()
         _lifecycle.register(self)
         self._refresh_gate()
@@ -248,8 +251,14 @@ class Pipeline:
         return Logger._for_pipeline(self, name)
 
     def _refresh_gate(self) -> None:
-        """Open the hot path, or close it while shut down or while a capture is active."""
-        self._capacity = -1 if (self._closed or _capture.capturing()) else self._max_queue
+        """Open the hot path, or close it while shut down, capturing or flushing on write."""
+        closed = self._closed or self._flush_on_write or _capture.capturing()
+        self._capacity = -1 if closed else self._max_queue
+
+    def _set_flush_on_write(self, on: bool) -> None:
+        """Flush every event before its logging call returns (``on``), or stop doing so."""
+        self._flush_on_write = on
+        self._refresh_gate()
 
     def _enqueue(self, rec: Captured) -> None:
         """Append one captured call (what Logger methods inline)."""
@@ -272,6 +281,8 @@ class Pipeline:
             ring.append(rec)
         else:
             self._overflow(rec)
+        if self._flush_on_write:
+            _lifecycle.flush_after_write(self)
 
     def _drop_closed(self) -> None:
         self._acct.caller_drop("after_shutdown")
@@ -341,6 +352,8 @@ class Pipeline:
             self._drop_closed()
             return
         ring.append(rec)
+        if self._flush_on_write:
+            await _lifecycle.aflush_after_write(self)
 
     def _wake_waiters(self) -> None:
         if self._space_waiters:
