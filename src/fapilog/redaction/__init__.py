@@ -6,6 +6,8 @@ On by default (``FAPILOG_REDACTION=false`` turns it off). See ``docs/redaction.m
 from __future__ import annotations
 
 from fapilog.redaction._detectors import (
+    CONTEXT_KEY_RULE,
+    CREDENTIAL_CONTEXTS,
     DEFAULT_KEY_RULE,
     DEFAULT_PATTERN_RULES,
     DEFAULT_RULES,
@@ -16,6 +18,8 @@ from fapilog.redaction._processor import MASK, REDACTED_ATTRIBUTE, TRUNCATED, Re
 from fapilog.redaction._rules import Action, KeyRule, PatternRule, normalize_key
 
 __all__ = [
+    "CONTEXT_KEY_RULE",
+    "CREDENTIAL_CONTEXTS",
     "DEFAULT_KEY_RULE",
     "DEFAULT_PATTERN_RULES",
     "DEFAULT_RULES",
