@@ -3,7 +3,9 @@
 Each exporter gets its own lane (a bounded backlog and a task), so a slow or
 failing exporter delays only itself. A lane makes one export call at a time and
 retries retryable results with exponential backoff and full jitter, honouring
-the backend's retry-after as a minimum, all within the export timeout.
+the backend's retry-after as a minimum, all within the export timeout. A failed
+attempt is reported at once (rate-limited per exporter and cause), not only when
+the retries run out.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import random
+import re
 from typing import TYPE_CHECKING
 
 from fapilog._diagnostics import reporter
@@ -213,6 +216,9 @@ class _Lane:
             except Exception as exc:  # an exporter bug must not kill the lane
                 self._report("exception", f"export raised {type(exc).__name__}")
                 result = _retryable_after_exception(exc)
+                raised = True
+            else:
+                raised = False
             status = result.status
             if status is ExportStatus.SUCCESS:
                 return len(events), ""
@@ -222,7 +228,7 @@ class _Lane:
                     self._report("rejected", f"{rejected} record(s) rejected: {result.reason}")
                 return len(events) - rejected, "rejected" if rejected else ""
             if status is ExportStatus.FAILURE:
-                self._report("failed", f"export failed: {result.reason}")
+                self._report(f"failed:{_cause(result.reason)}", f"export failed: {result.reason}")
                 return 0, "failed"
             last_reason = result.reason
             delay = _JITTER.uniform(0, min(opts.max_backoff, opts.initial_backoff * 2**attempt))
@@ -235,6 +241,13 @@ class _Lane:
                     f"gave up after {attempt} attempt(s) within the export timeout: {last_reason}",
                 )
                 return 0, "retry_exhausted"
+            # Said at the first failed attempt, not when the retries run out (the
+            # export timeout, 30 s by default): once per cause, rate-limited.
+            if not raised:
+                self._report(
+                    f"retrying:{_cause(last_reason)}",
+                    f"export failed, retrying for up to {opts.export_timeout:g}s: {last_reason}",
+                )
             with self.processor.accounting.lock:
                 self.counters.retries += 1
             await asyncio.sleep(delay)
@@ -270,6 +283,15 @@ def size_from_parts(body: object, attributes: int, text: int) -> int:
         + 32 * attributes
         + text
     )
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _cause(reason: str) -> str:
+    """The cause of a failure, for rate-limiting its reports: ``reason`` with its
+    numbers (counts, durations, ports of a retried address) blurred, cut short."""
+    return _DIGITS.sub("#", reason)[:160]
 
 
 def _retryable_after_exception(exc: Exception) -> ExportResult:

@@ -10,6 +10,7 @@ The semantics follow the OpenTelemetry exporter specification; see
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import re
 import string
@@ -108,6 +109,8 @@ class OTLPExporterOptions(BaseModel):
 
     # The endpoint as given, password included, when it has one.
     _secret_endpoint: Secret | None = PrivateAttr(default=None)
+    # Where the endpoint came from (see endpoint_source).
+    _endpoint_source: str = PrivateAttr(default="endpoint=")
 
     # -- validation ----------------------------------------------------------------
 
@@ -143,19 +146,7 @@ class OTLPExporterOptions(BaseModel):
         value = value.strip()
         if not value:
             return DEFAULT_GRPC_ENDPOINT if protocol == "grpc" else DEFAULT_HTTP_ENDPOINT
-        if "://" not in value:
-            if protocol == "grpc" and "/" not in value:
-                return value  # host:port; TLS then follows ``insecure``
-            if protocol == "grpc":
-                raise ValueError("use host:port or an http:// or https:// URL")
-            raise ValueError("the endpoint needs an http:// or https:// scheme")
-        parts = urlsplit(value)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise ValueError("the endpoint must be an http:// or https:// URL with a host")
-        try:
-            parts.port  # noqa: B018  # urllib validates the port only when it is read
-        except ValueError:
-            raise ValueError("the endpoint's port must be a number from 0 to 65535") from None
+        check_endpoint(value, protocol)
         return value
 
     @field_validator("headers", mode="before")
@@ -211,6 +202,20 @@ class OTLPExporterOptions(BaseModel):
         if "://" not in self.endpoint:
             return self.endpoint
         return urlsplit(self.endpoint).netloc.rpartition("@")[2]
+
+    @property
+    def endpoint_source(self) -> str:
+        """Where :attr:`endpoint` came from, for messages: ``endpoint=`` (the argument,
+        or options built directly), the environment variable's name, or ``default``."""
+        return self._endpoint_source
+
+    @property
+    def grpc_path(self) -> str:
+        """The path of a gRPC endpoint URL (``""`` if none): gRPC ignores it."""
+        if self.protocol != "grpc" or "://" not in self.endpoint:
+            return ""
+        path = urlsplit(self.endpoint).path
+        return "" if path in ("", "/") else path
 
     @property
     def display_endpoint(self) -> str:
@@ -310,12 +315,90 @@ class OTLPExporterOptions(BaseModel):
             sources["max_concurrent_exports"] = MAX_CONCURRENT_EXPORTS_ENV
         _resolve_endpoint(data, sources, overrides, env)
         try:
-            return cls(**data)
+            options = cls(**data)
         except ValidationError as exc:
             message = _explain(exc, sources)
+        else:
+            options._endpoint_source = sources.get("endpoint", "default").removesuffix(" argument")
+            return options
         # Raised outside the handler: the ValidationError (whose errors() keep every
         # input, header values included) is not chained as the context.
         raise ConfigError(message)
+
+
+# -- endpoint syntax -----------------------------------------------------------------
+
+_HOST = re.compile(r"[\w.-]+")  # a DNS name or an IPv4 address (\w: letters, digits, _)
+
+
+def check_endpoint(value: str, protocol: str) -> None:
+    """Refuse an endpoint that cannot be connected to, saying how to write it.
+
+    gRPC takes an ``http://`` or ``https://`` URL or a bare ``host:port``; HTTP takes a
+    URL. Hosts must be names or IP addresses (IPv6 in brackets), ports 1 to 65535.
+
+    Args:
+        value: the endpoint, stripped, password already taken out.
+        protocol: ``grpc`` or ``http/protobuf``.
+
+    Raises:
+        ValueError: the endpoint is malformed; the message shows it (unless it may
+            hold a credential) and the fix.
+    """
+    shown = f" ({value[:120]!r})" if "@" not in value else ""
+    if _CONTROL.search(value) or " " in value:
+        raise ValueError(f"the endpoint contains a space or control character{shown}")
+    if "://" not in value:
+        if protocol != "grpc":
+            raise ValueError(f"the endpoint needs an http:// or https:// scheme{shown}")
+        if "/" in value:
+            raise ValueError(f"use host:port or an http:// or https:// URL{shown}")
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or host.endswith(":"):
+            raise ValueError(
+                f"the endpoint is neither a URL nor host:port{shown}; write host:port "
+                "(TLS unless OTEL_EXPORTER_OTLP_INSECURE=true), http://host:port (plain "
+                "text) or https://host:port (TLS)"
+            )
+        _check_host(host, shown)
+        _check_port(port, shown)
+        return
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unbalanced "["
+        raise ValueError(f"the endpoint is not a valid URL{shown}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(f"the endpoint must be an http:// or https:// URL{shown}")
+    host_port = parts.netloc.rpartition("@")[2]
+    if not host_port:
+        raise ValueError(f"the endpoint URL has no host{shown}")
+    if host_port.endswith("]") or ":" not in host_port.rpartition("]")[2]:
+        _check_host(host_port, shown)  # no port: 443 for https, 80 for http
+        return
+    host, _, port = host_port.rpartition(":")
+    _check_host(host, shown)
+    _check_port(port, shown)
+
+
+def _check_host(host: str, shown: str) -> None:
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError(f"the endpoint's IPv6 address is not valid{shown}") from None
+        return
+    if ":" in host:
+        raise ValueError(
+            f"the endpoint's host is not valid{shown}; write an IPv6 address in "
+            "brackets, e.g. [::1]:4317"
+        )
+    if not _HOST.fullmatch(host):
+        raise ValueError(f"the endpoint's host is not a host name or IP address{shown}")
+
+
+def _check_port(port: str, shown: str) -> None:
+    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise ValueError(f"the endpoint's port must be a number from 1 to 65535{shown}")
 
 
 # -- env parsing -------------------------------------------------------------------

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import re
 from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.aio
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
+from fapilog._diagnostics import reporter
 from fapilog._version import __version__
 from fapilog.config import ConfigError
 from fapilog.exporters._base import ExportResult
 from fapilog.exporters._secret import SecretHeaders
 from fapilog.exporters.otlp._config import OTLPExporterOptions
+from fapilog.exporters.otlp._diagnose import Diagnoser, combine
 from fapilog.exporters.otlp._exporter import Accepted, OTLPExporterBase
 from fapilog.exporters.otlp._status import retry_delay, status_from_metadata
 
@@ -35,6 +39,14 @@ _RETRYABLE = frozenset(
         grpc.StatusCode.UNAVAILABLE,
         grpc.StatusCode.DATA_LOSS,
     }
+)
+
+#: Details of an UNAVAILABLE that come from the connection rather than the server,
+#: which a probe of the endpoint can explain.
+_CONNECTION_ERROR = re.compile(
+    r"failed to connect|Socket closed|Connection reset|recvmsg|handshake|"
+    r"Failed parsing HTTP/2|http1\.x|WRONG_VERSION_NUMBER|End of TCP stream",
+    re.IGNORECASE,
 )
 
 
@@ -70,6 +82,7 @@ class OTLPGrpcExporter(OTLPExporterBase):
                 "use OTLPHttpExporter (or OTLPExporter, which picks by protocol)"
             )
         super().__init__(options)
+        self._diagnoser = Diagnoser(options)
         # Lower-case keys (as gRPC wants); the values stay wrapped until each call.
         self._metadata = SecretHeaders(options.headers)
         self._channel: Any = None
@@ -96,6 +109,15 @@ class OTLPGrpcExporter(OTLPExporterBase):
             channel = grpc.aio.insecure_channel(opts.grpc_target, channel_options, compression)
         self._channel = channel
         self._loop = asyncio.get_running_loop()
+        self._diagnoser = Diagnoser(opts)  # its shared probes belong to one loop
+        if path := opts.grpc_path:
+            reporter.report(
+                f"endpoint_path:{self.name}",
+                f"exporter {self.name!r}: the gRPC endpoint {opts.display_endpoint} has the "
+                f"path {path}, which gRPC ignores (it sends to {opts.grpc_target}); "
+                "/v1/logs is the OTLP/HTTP path: for OTLP/HTTP set "
+                "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, else drop the path",
+            )
         # The request is already serialised (see _wire.py): no request serialiser.
         self._stub = channel.unary_unary(
             _EXPORT_METHOD, response_deserializer=ExportLogsServiceResponse.FromString
@@ -109,14 +131,28 @@ class OTLPGrpcExporter(OTLPExporterBase):
                 stub = self._connect()
             except OSError as exc:
                 return ExportResult.failure(f"cannot read a TLS file: {exc.strerror or exc}")
+        started = asyncio.get_running_loop().time()
         try:
             response: ExportLogsServiceResponse = await stub(
                 payload, timeout=timeout, metadata=self._metadata.metadata()
             )
         except grpc.aio.AioRpcError as exc:
-            return self._classify(exc)
+            result = self._classify(exc)
+            budget = timeout - (asyncio.get_running_loop().time() - started)
+            return await self._diagnosed(exc, result, budget)
+        self._diagnoser.forget()
         partial = response.partial_success
         return Accepted(partial.rejected_log_records, partial.error_message)
+
+    async def _diagnosed(self, exc: Any, result: ExportResult, budget: float) -> ExportResult:
+        """``result`` with what the failure means and how to fix it in front of its reason."""
+        code: grpc.StatusCode = exc.code()
+        error = f"{code.name}: {self.options.redact(str(exc.details() or ''))}"
+        probe_ok = code is grpc.StatusCode.UNAVAILABLE and bool(_CONNECTION_ERROR.search(error))
+        diagnosis = await self._diagnoser.explain(error, probe_ok=probe_ok, budget=budget)
+        if not diagnosis:
+            return result
+        return dataclasses.replace(result, reason=combine(diagnosis, result.reason))
 
     def _classify(self, exc: Any) -> ExportResult:
         code: grpc.StatusCode = exc.code()
@@ -140,6 +176,7 @@ class OTLPGrpcExporter(OTLPExporterBase):
             self._orphans.append(self._channel)
         self._channel = self._stub = self._loop = None
         self._progress.clear()
+        self._diagnoser = Diagnoser(self.options)
 
 
 def _read(path: Path | None) -> bytes | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import ssl
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from fapilog.exporters._base import ExportResult
 from fapilog.exporters._http_util import parse_retry_after
 from fapilog.exporters._secret import SecretHeaders
 from fapilog.exporters.otlp._config import OTLPExporterOptions
+from fapilog.exporters.otlp._diagnose import Diagnoser, combine
 from fapilog.exporters.otlp._exporter import Accepted, OTLPExporterBase
 from fapilog.exporters.otlp._status import decode_status
 
@@ -64,6 +66,7 @@ class OTLPHttpExporter(OTLPExporterBase):
                 "use OTLPGrpcExporter (or OTLPExporter, which picks by protocol)"
             )
         super().__init__(options)
+        self._diagnoser = Diagnoser(options)
         headers: dict[str, str | SecretStr] = {"user-agent": f"fapilog/{__version__}"}
         headers.update(options.headers)
         headers["content-type"] = "application/x-protobuf"
@@ -93,6 +96,7 @@ class OTLPHttpExporter(OTLPExporterBase):
                 )
         self._client = httpx.AsyncClient(verify=verify, timeout=opts.timeout)
         self._loop = asyncio.get_running_loop()
+        self._diagnoser = Diagnoser(opts)  # its shared probes belong to one loop
         return self._client
 
     async def _send(self, payload: bytes, timeout: float) -> Accepted | ExportResult:
@@ -105,6 +109,7 @@ class OTLPHttpExporter(OTLPExporterBase):
         body = payload
         if self.options.compression == "gzip":
             body = gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0)
+        started = asyncio.get_running_loop().time()
         try:
             response = await client.post(
                 self._url.get_secret_value(),
@@ -116,10 +121,26 @@ class OTLPHttpExporter(OTLPExporterBase):
             return ExportResult.retryable(f"HTTP request timed out after {timeout:.3g}s")
         except httpx.TransportError as exc:
             detail = self.options.redact(str(exc))
-            return ExportResult.retryable(
-                f"HTTP {type(exc).__name__}" + (f": {detail}" if detail else "")
-            )
-        return self._classify(response)
+            error = f"{type(exc).__name__}" + (f": {detail}" if detail else "")
+            result = ExportResult.retryable(f"HTTP {error}")
+            budget = timeout - (asyncio.get_running_loop().time() - started)
+            return await self._diagnosed(error, result, probe_ok=True, budget=budget)
+        outcome = self._classify(response)
+        if isinstance(outcome, Accepted):
+            self._diagnoser.forget()
+            return outcome
+        if response.status_code in (404, 405, 415):
+            return await self._diagnosed(outcome.reason, outcome, probe_ok=False, budget=0)
+        return outcome
+
+    async def _diagnosed(
+        self, error: str, result: ExportResult, *, probe_ok: bool, budget: float
+    ) -> ExportResult:
+        """``result`` with what the failure means and how to fix it in front of its reason."""
+        diagnosis = await self._diagnoser.explain(error, probe_ok=probe_ok, budget=budget)
+        if not diagnosis:
+            return result
+        return dataclasses.replace(result, reason=combine(diagnosis, result.reason))
 
     def _classify(self, response: httpx.Response) -> Accepted | ExportResult:
         code = response.status_code
@@ -157,3 +178,4 @@ class OTLPHttpExporter(OTLPExporterBase):
             self._orphans.append(self._client)
         self._client = self._loop = None
         self._progress.clear()
+        self._diagnoser = Diagnoser(self.options)
