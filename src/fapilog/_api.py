@@ -6,24 +6,28 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from fapilog._diagnostics import reporter
 from fapilog._logger import Logger, PipelineRef
+from fapilog.config import ConfigError, Settings
+from fapilog.exporters._registry import resolve_exporters, resolve_processors
 from fapilog.pipeline._pipeline import Pipeline
 from fapilog.pipeline._stats import PipelineStats
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from opentelemetry.sdk.resources import Resource
 
-    from fapilog.config import Settings
     from fapilog.exporters._base import Exporter
     from fapilog.pipeline._materialize import Captured
     from fapilog.processors._base import Processor
 
 __all__ = [
+    "FALLBACK_SETTINGS",
     "aflush",
     "ashutdown",
     "configure",
+    "configure_from_environment",
     "default_pipeline",
     "flush",
     "get_logger",
@@ -46,16 +50,33 @@ class _LazyDefault:
     _capacity = -1  # the hot path always falls through to _slow_put
 
     def _slow_put(self, rec: Captured) -> None:
-        pipeline = default_pipeline()
-        if rec[1] >= pipeline._min_level:
+        pipeline = _default_or_report()
+        if pipeline is not None and rec[1] >= pipeline._min_level:
             pipeline._enqueue(rec)
 
     _enqueue = _slow_put
 
     async def _aput(self, rec: Captured) -> None:
-        pipeline = default_pipeline()
-        if rec[1] >= pipeline._min_level:
+        pipeline = _default_or_report()
+        if pipeline is not None and rec[1] >= pipeline._min_level:
             await pipeline._aput(rec)
+
+
+def _default_or_report() -> Pipeline | None:
+    """The default pipeline, or ``None`` (reported) if not even the fallback starts.
+
+    A log call must never raise: this only fails when no pipeline can run at all
+    (e.g. no thread can be started while the interpreter shuts down).
+    """
+    try:
+        return default_pipeline()
+    except Exception as exc:
+        reporter.report(
+            "default_pipeline_failed",
+            f"no pipeline could be started ({type(exc).__name__}: {exc}); "
+            "events logged now are lost",
+        )
+        return None
 
 
 _LAZY = _LazyDefault()
@@ -73,7 +94,12 @@ def _install(pipeline: Pipeline) -> None:
 
 
 def default_pipeline() -> Pipeline:
-    """The default pipeline, built from the environment on first use."""
+    """The default pipeline, built from the environment on first use.
+
+    An invalid environment does not raise here (nor from the log call that got
+    here): the fallback pipeline is used, and one line on stderr names the variable
+    and the fix (see :func:`configure_from_environment`).
+    """
     current = _DEFAULT.pipeline
     if isinstance(current, Pipeline):
         return current
@@ -81,9 +107,117 @@ def default_pipeline() -> Pipeline:
         current = _DEFAULT.pipeline
         if isinstance(current, Pipeline):
             return current
-        pipeline = Pipeline()
+        pipeline = _from_environment()
         _install(pipeline)
         return pipeline
+
+
+#: What the fallback pipeline forces, over the valid part of the environment.
+FALLBACK_SETTINGS: dict[str, Any] = {
+    "exporters": ["console"],
+    "console_stream": "stderr",
+    "redaction": True,
+}
+
+
+def configure_from_environment(
+    *,
+    exporters: Iterable[str | Exporter | Any] = (),
+    processors: Iterable[Processor] | Processor | None = None,
+    resource: Resource | Callable[[Settings], Resource] | None = None,
+) -> Pipeline:
+    """:func:`configure` from the environment only, without raising for it.
+
+    Settings come from ``FAPILOG_*`` and ``OTEL_*`` variables. If they (or the
+    exporters they name) are invalid, the *fallback pipeline* is installed instead:
+    the valid settings of the environment, with the console exporter on stderr and
+    redaction on (:data:`FALLBACK_SETTINGS`); one line on stderr names the variable
+    at fault and the fix. Events are then delivered to, and counted by, the fallback.
+    The lazily built default pipeline works the same way.
+
+    Args:
+        exporters: exporter names (or objects) to use before the names of the
+            settings, duplicates dropped (e.g. those given to
+            ``opentelemetry-instrument``). Names are treated as environment.
+        processors: extra processors, as for :func:`configure`. Given in code, so a
+            mistake here raises.
+        resource: the OTel Resource, or a function of the settings returning it
+            (default: detected).
+
+    Returns:
+        The new default :class:`~fapilog.Pipeline`: the configured one or the fallback.
+
+    Raises:
+        ConfigTypeError: a processor is not a processor.
+    """
+    checked = resolve_processors(processors)
+    pipeline = _from_environment(exporters=exporters, processors=checked, resource=resource)
+    with _lock:
+        previous = _DEFAULT.pipeline
+        _install(pipeline)
+    if isinstance(previous, Pipeline):
+        previous.shutdown()
+    return pipeline
+
+
+def _from_environment(
+    *,
+    exporters: Iterable[str | Exporter | Any] = (),
+    processors: list[Processor] | None = None,
+    resource: Resource | Callable[[Settings], Resource] | None = None,
+) -> Pipeline:
+    """A pipeline built from the environment, or the fallback pipeline (reported)."""
+    try:
+        settings = Settings.load()
+        extra = [name.strip().lower() if isinstance(name, str) else name for name in exporters]
+        names = list(dict.fromkeys([*extra, *settings.exporters]))
+        built = resolve_exporters(names, settings, source=settings.source("exporters"))
+        return Pipeline(
+            settings, exporters=built, processors=processors, resource=_resource(resource, settings)
+        )
+    except Exception as exc:
+        error = exc
+    pipeline = _fallback(error, processors, resource)
+    reporter.report("config_fallback", _fallback_line(error))
+    return pipeline
+
+
+def _resource(
+    resource: Resource | Callable[[Settings], Resource] | None, settings: Settings
+) -> Resource | None:
+    return resource(settings) if callable(resource) else resource
+
+
+def _fallback(
+    error: Exception,
+    processors: list[Processor] | None,
+    resource: Resource | Callable[[Settings], Resource] | None,
+) -> Pipeline:
+    """The fallback pipeline: what is valid in the environment, console, redaction."""
+    fields = Settings.model_fields
+    reset = {
+        name: fields[name].get_default(call_default_factory=True)
+        for name in getattr(error, "fields", ())
+        if name in fields and name not in FALLBACK_SETTINGS
+    }
+    try:
+        settings = Settings.load(**reset, **FALLBACK_SETTINGS)
+        return Pipeline(settings, processors=processors, resource=_resource(resource, settings))
+    except Exception:  # the environment is wrong in more ways: defaults only
+        return Pipeline(Settings.defaults(**FALLBACK_SETTINGS), processors=processors)
+
+
+def _fallback_line(error: Exception) -> str:
+    """One line: what was wrong (variable, value, fix), and where events go meanwhile."""
+    text = str(error).removeprefix("invalid fapilog configuration:")
+    parts = [part.strip().removeprefix("- ") for part in text.splitlines() if part.strip()]
+    what = "; ".join(parts) or type(error).__name__
+    if not isinstance(error, ConfigError):
+        what = f"{type(error).__name__}: {what}"
+    return (
+        f"invalid logging configuration in the environment ({what}); "
+        "until it is fixed, events go to the console on stderr with redaction on"
+    )
 
 
 def configure(
@@ -103,8 +237,11 @@ def configure(
     Args:
         settings: a :class:`~fapilog.Settings`; by default read from ``FAPILOG_*``
             and ``OTEL_*`` environment variables.
-        exporters: exporters to use instead of those named by the settings.
-        processors: extra processors, after the built-in enrichers.
+        exporters: exporters to use instead of those named by the settings: names,
+            one comma-separated string of names (``"console,file"``), exporter
+            objects, or a single exporter object.
+        processors: extra processors, after the built-in enrichers (a list, or a
+            single processor).
         resource: the OTel Resource (default: detected).
         **overrides: individual settings, e.g. ``level="debug", exporters=["file"]``.
 
@@ -113,9 +250,12 @@ def configure(
 
     Raises:
         ConfigError: a setting is invalid; the message names it and the fix.
+        ConfigTypeError: an exporter or processor object is not one (also a
+            :class:`TypeError`).
     """
+    checked = resolve_processors(processors)
     pipeline = Pipeline(
-        settings, exporters=exporters, processors=processors, resource=resource, **overrides
+        settings, exporters=exporters, processors=checked, resource=resource, **overrides
     )
     with _lock:
         previous = _DEFAULT.pipeline

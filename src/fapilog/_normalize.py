@@ -26,11 +26,15 @@ _PRIMITIVE = (str, bool, float)
 
 
 def normalize_attributes(fields: dict[Any, Any]) -> dict[str, Any]:
-    """Normalise a mapping of fields into OTel attributes (string keys, AnyValue values)."""
+    """Normalise a mapping of fields into OTel attributes (string keys, AnyValue values).
+
+    Keys that are not strings are converted (see :func:`_unique_key`); when two keys
+    become the same string, both values are kept.
+    """
     out: dict[str, Any] = {}
     for key, value in fields.items():
         if type(key) is not str or not key:
-            key = _key(key)
+            key = _unique_key(key, fields, out)
         cls = type(value)
         # Inline fast path: most fields are already AnyValue primitives.
         if (
@@ -81,10 +85,12 @@ def _norm_slow(value: Any, cls: type, depth: int, seen: set[int] | None) -> Any:
         seen.add(marker)
         try:
             if isinstance(value, dict):
-                return {
-                    (k if type(k) is str and k else _key(k)): _norm(v, depth + 1, seen)
-                    for k, v in list(value.items())
-                }
+                out: dict[str, Any] = {}
+                for k, v in list(value.items()):
+                    if type(k) is not str or not k:
+                        k = _unique_key(k, value, out)
+                    out[k] = _norm(v, depth + 1, seen)
+                return out
             if isinstance(value, (list, tuple)):
                 return [_norm(v, depth + 1, seen) for v in list(value)]
             if isinstance(value, (set, frozenset)):
@@ -132,6 +138,38 @@ def _norm_slow(value: Any, cls: type, depth: int, seen: set[int] | None) -> Any:
     if model_dump is not None and callable(model_dump):  # pydantic v2 models
         return _norm(value.model_dump(mode="json"), depth + 1, seen)
     return _guarded_repr(value)
+
+
+def _unique_key(key: Any, source: dict[Any, Any], out: dict[str, Any]) -> str:
+    """The attribute key for a non-string (or empty) ``key`` of ``source``.
+
+    It is ``str(key)`` (an enum's name; ``"_"`` for an empty key) unless that string
+    is already a key of ``source`` or of ``out``: string keys always keep their name,
+    and the converted key gets its type appended, ``"1 (int)"``, then a counter,
+    ``"1 (int) 2"``, until it is unique. No value is lost to a collision.
+    """
+    text = _key(key)
+    if not _taken(text, source, out):
+        return text
+    try:
+        kind = type(key).__qualname__
+    except Exception:
+        kind = "object"
+    candidate = f"{text} ({kind})"
+    counter = 2
+    while _taken(candidate, source, out):
+        candidate = f"{text} ({kind}) {counter}"
+        counter += 1
+    return candidate
+
+
+def _taken(text: str, source: dict[Any, Any], out: dict[str, Any]) -> bool:
+    if text in out:
+        return True
+    try:
+        return text in source
+    except Exception:  # a key type whose __eq__ raises
+        return any(type(k) is str and k == text for k in list(source))
 
 
 def _key(key: Any) -> str:

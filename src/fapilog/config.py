@@ -11,7 +11,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -22,9 +30,11 @@ from pydantic_settings import (
 from fapilog import _severity
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from pydantic.fields import FieldInfo
 
-__all__ = ["ConfigError", "Settings"]
+__all__ = ["ConfigError", "ConfigTypeError", "Settings"]
 
 OverflowPolicy = Literal["block", "drop_newest", "drop_oldest"]
 
@@ -41,7 +51,20 @@ _FIELD_TO_OTEL = {v: k for k, v in OTEL_ENV.items()}
 
 
 class ConfigError(ValueError):
-    """A setting has an invalid value. The message names the setting and the fix."""
+    """A setting has an invalid value. The message names the setting and the fix.
+
+    Attributes:
+        fields: the :class:`Settings` fields at fault, when known (``("level",)``).
+    """
+
+    def __init__(self, message: str, *, fields: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.fields: tuple[str, ...] = tuple(fields)
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """An object given in code is not of the kind expected (not an exporter, not a
+    processor). Both a :class:`ConfigError` and a :class:`TypeError`."""
 
 
 class _OtelEnvSource(PydanticBaseSettingsSource):
@@ -76,7 +99,10 @@ class Settings(BaseSettings):
 
     level: str = "INFO"
     """Minimum level of events the pipeline accepts: TRACE, DEBUG, INFO, WARN, ERROR, FATAL
-    (or a :mod:`logging` level number)."""
+    (any case; also WARNING and CRITICAL), or a :mod:`logging` level number, as an int
+    (``logging.DEBUG``) or digits (``"10"``): 5 is TRACE, 10 DEBUG, 20 INFO, 30 WARN,
+    40 ERROR, 50 FATAL, numbers in between as :func:`fapilog._severity.from_stdlib`
+    maps them. A number is stored as its digits."""
 
     service_name: str | None = None
     """``service.name`` of the resource (else ``OTEL_SERVICE_NAME``, else OTel's default)."""
@@ -158,10 +184,22 @@ class Settings(BaseSettings):
     """What a compliance violation does: ``flag`` the event
     (``fapilog.compliance.violations``) or ``drop`` it (counted as ``filtered``)."""
 
+    # Settings given in code (configure(...), Settings.load(...)); see source().
+    _arguments: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _level_number_as_text(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("a level is a name or a logging number, not a bool")
+        if isinstance(value, int):
+            return str(value)
+        return value
+
     @field_validator("level")
     @classmethod
     def _check_level(cls, value: str) -> str:
-        _severity.parse_level(int(value) if value.isdigit() else value)
+        _level_number(value)
         return value
 
     @field_validator("compliance")
@@ -185,11 +223,41 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @model_validator(mode="after")
+    def _batch_fits_the_queue(self) -> Settings:
+        # As the OTel SDK requires of OTEL_BLRP_*. Only a batch size that was chosen
+        # is checked: a small queue alone keeps the default batch size (a batch then
+        # fills from several drains of the queue, or leaves on the schedule delay).
+        if (
+            "max_export_batch_size" in self.model_fields_set
+            and self.max_export_batch_size > self.max_queue_size
+        ):
+            raise PydanticCustomError(
+                "batch_exceeds_queue",
+                "max_export_batch_size {batch} is larger than max_queue_size {queue}",
+                {"batch": self.max_export_batch_size, "queue": self.max_queue_size},
+            )
+        return self
+
     @property
     def level_number(self) -> int:
         """:attr:`level` as an OTel severity number."""
-        level = self.level
-        return _severity.parse_level(int(level) if level.isdigit() else level)
+        return _level_number(self.level)
+
+    def source(self, name: str) -> str:
+        """Where the value of setting ``name`` came from, for messages.
+
+        Returns:
+            ``"<name>= argument"`` (given to :meth:`load`, ``configure()`` or
+            ``Pipeline()``), the environment variable that holds it
+            (``"FAPILOG_LEVEL"``, ``"OTEL_LOGS_EXPORTER"``), or ``"default"``.
+        """
+        if name in self._arguments:
+            return f"{name}= argument"
+        variable = env_variable(name)
+        if variable is not None:
+            return variable
+        return f"{name}= argument" if name in self.model_fields_set else "default"
 
     @classmethod
     def settings_customise_sources(
@@ -210,34 +278,111 @@ class Settings(BaseSettings):
             ConfigError: a value is invalid; the message says which and how to fix it.
         """
         try:
-            return cls(**overrides)
+            settings = cls(**overrides)
         except ValidationError as exc:
-            raise ConfigError(_explain(exc, overrides)) from None
+            message, fields = _explain(exc, overrides)
+            raise ConfigError(message, fields=fields) from None
+        settings._arguments = frozenset(overrides)
+        return settings
+
+    @classmethod
+    def defaults(cls, **overrides: Any) -> Settings:
+        """Build settings from ``overrides`` and the defaults, ignoring the environment.
+
+        Raises:
+            ConfigError: a value is invalid; the message says which and how to fix it.
+        """
+        return _DefaultsOnly.load(**overrides)
 
 
-def _explain(exc: ValidationError, overrides: dict[str, Any]) -> str:
+class _DefaultsOnly(Settings):
+    """:class:`Settings` that read no environment variable (:meth:`Settings.defaults`)."""
+
+    def __repr_name__(self) -> str:
+        return "Settings"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def _level_number(level: str) -> int:
+    text = level.strip()
+    try:
+        number = int(text)
+    except ValueError:
+        return _severity.parse_level(text)
+    return _severity.parse_level(number)
+
+
+def env_variable(name: str) -> str | None:
+    """The environment variable that currently sets setting ``name``, if any.
+
+    ``FAPILOG_<NAME>`` wins over the ``OTEL_*`` variable that feeds the same setting,
+    as in :meth:`Settings.load`.
+    """
+    variable = f"FAPILOG_{name.upper()}"
+    if os.environ.get(variable, "") != "":
+        return variable
+    otel = _FIELD_TO_OTEL.get(name)
+    if otel is not None and os.environ.get(otel, "") != "":
+        return otel
+    return None
+
+
+def _where(name: str, overrides: dict[str, Any]) -> str:
+    if name in overrides:
+        return f"{name}= argument"
+    variable = env_variable(name)
+    if variable is not None:
+        return variable
+    if name in _FIELD_TO_OTEL:
+        return f"FAPILOG_{name.upper()} (or {_FIELD_TO_OTEL[name]})"
+    return f"FAPILOG_{name.upper()}"
+
+
+def _explain(exc: ValidationError, overrides: dict[str, Any]) -> tuple[str, list[str]]:
     lines = ["invalid fapilog configuration:"]
+    at_fault: list[str] = []
     fields = Settings.model_fields
     for error in exc.errors():
+        if error["type"] == "batch_exceeds_queue":
+            ctx = error.get("ctx") or {}
+            batch, queue = ctx.get("batch"), ctx.get("queue")
+            at_fault += ["max_export_batch_size", "max_queue_size"]
+            lines.append(
+                f"  - max_export_batch_size ({batch}, from "
+                f"{_where('max_export_batch_size', overrides)}) is larger than "
+                f"max_queue_size ({queue}, from {_where('max_queue_size', overrides)}): "
+                f"a batch is taken from the queue; set the batch size to at most {queue} "
+                "or raise the queue size"
+            )
+            continue
         name = str(error["loc"][0]) if error["loc"] else "?"
         field = fields.get(name)
         if field is None:
             known = ", ".join(sorted(fields))
             lines.append(f"  - {name!r} is not a setting; known settings: {known}")
             continue
-        where = f"{name}= argument" if name in overrides else f"FAPILOG_{name.upper()}"
-        if name in _FIELD_TO_OTEL and name not in overrides:
-            where += f" (or {_FIELD_TO_OTEL[name]})"
+        at_fault.append(name)
+        where = _where(name, overrides)
         secret = field.annotation is SecretStr or "SecretStr" in str(field.annotation)
         got = "" if secret else f" (got {error.get('input')!r})"
         message = str(error["msg"]).removeprefix("Value error, ")
         hint = _HINTS.get(name, "")
         lines.append(f"  - {where}: {message}{got}{hint}")
-    return "\n".join(lines)
+    return "\n".join(lines), list(dict.fromkeys(at_fault))
 
 
 _HINTS = {
-    "level": "; e.g. FAPILOG_LEVEL=INFO",
+    "level": "; e.g. FAPILOG_LEVEL=INFO, or a logging number such as 20",
     "overflow": "; use block, drop_newest or drop_oldest",
     "console_format": "; use auto, pretty or json",
     "file_rotate_every": "; use seconds (3600) or ISO 8601 (PT1H)",

@@ -169,22 +169,29 @@ def capture_stdlib(
 
     Installs a :class:`FapilogHandler` on the root logger (or ``logger``) and
     lowers that logger's level to ``level`` if needed. Existing handlers stay.
+    With the default pipeline, the handler writes to whatever pipeline is the default
+    when a record arrives, so a later :func:`fapilog.configure` keeps the capture.
     Idempotent: when the logger already has a :class:`FapilogHandler` sending to the
     same pipeline (for instance from an earlier call, or from
     ``fapilog_instrumentation_asgi.instrument_app``), that handler is reused, its
     level lowered to ``level`` if needed, so no record is captured twice. When
-    ``pipeline`` (or the default pipeline) shuts down, an added handler is removed.
+    ``pipeline`` shuts down, or the default pipeline shuts down without being
+    replaced (``fapilog.shutdown()``, exit), an added handler is removed.
 
     Args:
-        level: minimum level to capture (name or number).
+        level: minimum level to capture: a :mod:`logging` name or number, or one of
+            fapilog's names (TRACE is 5, WARN 30, FATAL 50).
         pipeline: target pipeline; default: the default pipeline.
         logger: the logger to attach to (default: root).
 
     Returns:
         A handle whose ``uninstall()`` restores the previous state.
+
+    Raises:
+        ValueError: an unknown level name.
     """
     target = logger if isinstance(logger, logging.Logger) else logging.getLogger(logger)
-    levelno = level if isinstance(level, int) else logging.getLevelNamesMapping()[level.upper()]
+    levelno = _stdlib_level(level)
     existing = next(
         (h for h in target.handlers if isinstance(h, FapilogHandler) and h.pipeline is pipeline),
         None,
@@ -202,10 +209,53 @@ def capture_stdlib(
     handler = FapilogHandler(levelno, pipeline=pipeline)
     handle = StdlibCapture(target, handler, old_level)
     target.addHandler(handler)
-    owner = pipeline
-    if owner is None:
+    if pipeline is not None:
+        pipeline.add_shutdown_hook(handle.uninstall)
+    else:
         from fapilog._api import default_pipeline
 
-        owner = default_pipeline()
-    owner.add_shutdown_hook(handle.uninstall)
+        _uninstall_with_default(default_pipeline(), handle)
     return handle
+
+
+def _uninstall_with_default(pipeline: Pipeline, handle: StdlibCapture) -> None:
+    """Undo ``handle`` when the default pipeline shuts down, not when it is replaced.
+
+    ``configure()`` makes a new default pipeline and then shuts the previous one
+    down: the handler (which writes to whatever is the default) stays, and is tied
+    to the new default instead.
+    """
+
+    def undo() -> None:
+        from fapilog._api import _DEFAULT
+        from fapilog.pipeline._pipeline import Pipeline
+
+        if not handle._installed:  # already undone by the application
+            return
+        successor = _DEFAULT.pipeline
+        if isinstance(successor, Pipeline) and successor is not pipeline:
+            _uninstall_with_default(successor, handle)
+            return
+        handle.uninstall()
+
+    pipeline.add_shutdown_hook(undo)
+
+
+#: Level names :func:`capture_stdlib` accepts beyond :mod:`logging`'s own.
+_EXTRA_LEVEL_NAMES = {"TRACE": 5, "FATAL": logging.CRITICAL, "WARN": logging.WARNING}
+
+
+def _stdlib_level(level: int | str) -> int:
+    """A :mod:`logging` level number for a level number or name (fapilog's or logging's)."""
+    if isinstance(level, bool):
+        raise ValueError(f"invalid level {level!r}: use a name such as 'INFO' or a number")
+    if isinstance(level, int):
+        return level
+    name = level.strip().upper()
+    number = logging.getLevelNamesMapping().get(name, _EXTRA_LEVEL_NAMES.get(name))
+    if number is None:
+        if name.isdigit():
+            return int(name)
+        known = sorted({*logging.getLevelNamesMapping(), *_EXTRA_LEVEL_NAMES} - {"NOTSET"})
+        raise ValueError(f"unknown level {level!r}; use one of {', '.join(known)} or a number")
+    return number
