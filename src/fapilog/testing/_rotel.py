@@ -27,6 +27,8 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -388,6 +390,7 @@ class RotelCollector:
         # A private environment: inherited ROTEL_* settings must not reconfigure the agent.
         env = {k: v for k, v in os.environ.items() if not k.startswith("ROTEL_")}
         env["NO_COLOR"] = "1"
+        _add_libpython_dir(env)
         process = subprocess.Popen(
             self._command(binary),
             stdin=subprocess.DEVNULL,
@@ -460,6 +463,21 @@ class RotelCollector:
 
 
 # -- process and ports -------------------------------------------------------------------
+
+
+def _add_libpython_dir(env: dict[str, str]) -> None:
+    """Let the agent find this interpreter's ``libpython``.
+
+    The ``rotel`` wheel's agent links against ``libpython3.X.so`` (for its Python
+    processors). A system Python has it on the loader's default path; a Python built
+    into its own prefix (pyenv, a custom build) keeps it in its ``LIBDIR``, where the
+    agent would not find it and exit at once ("error while loading shared libraries").
+    """
+    libdir = sysconfig.get_config_var("LIBDIR")
+    if not libdir or not sys.platform.startswith("linux"):
+        return
+    existing = env.get("LD_LIBRARY_PATH")
+    env["LD_LIBRARY_PATH"] = f"{libdir}{os.pathsep}{existing}" if existing else str(libdir)
 
 
 def _packaged_binary() -> Path:
