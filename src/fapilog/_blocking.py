@@ -59,8 +59,17 @@ class BlockingRunner:
                 loop.call_soon_threadsafe(_set_result, fut, result)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` on the runner's thread and await its result."""
-        self._ensure_thread()
+        """Run ``fn(*args)`` on the runner's thread and await its result.
+
+        Once the interpreter refuses new threads (Python 3.12 and later, from the
+        start of its shutdown: the exit flush), a runner with no thread yet runs
+        ``fn`` on the calling thread instead: blocking the pipeline's loop for one
+        call at exit beats losing what the call would write.
+        """
+        try:
+            self._ensure_thread()
+        except RuntimeError:  # "can't create new thread at interpreter shutdown"
+            return fn(*args)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
         self._queue.put((fn, args, loop, fut))
