@@ -116,3 +116,55 @@ def test_exporter_names_from_env_are_resolved(monkeypatch) -> None:
     pipeline = Pipeline()
     assert pipeline.exporters == []
     pipeline.shutdown()
+
+
+def test_logging_level_numbers_are_accepted_as_int_or_digits(monkeypatch) -> None:
+    """level=logging.DEBUG and FAPILOG_LEVEL=10 mean DEBUG; the number is kept as digits."""
+    import logging
+
+    assert Settings.load(level=logging.DEBUG).level == "10"
+    assert Settings.load(level=logging.DEBUG).level_number == 5
+    monkeypatch.setenv("FAPILOG_LEVEL", " 30 ")
+    assert Settings.load().level_number == 13
+
+
+def test_an_error_names_the_variable_that_was_actually_set(monkeypatch) -> None:
+    """FAPILOG_* wins over OTEL_*: the message names the one in effect, not both."""
+    monkeypatch.setenv("OTEL_BLRP_MAX_QUEUE_SIZE", "-5")
+    with pytest.raises(ConfigError) as info:
+        Settings.load()
+    assert "OTEL_BLRP_MAX_QUEUE_SIZE:" in str(info.value)
+    assert "FAPILOG_MAX_QUEUE_SIZE" not in str(info.value)
+    assert info.value.fields == ("max_queue_size",)
+    monkeypatch.setenv("FAPILOG_MAX_QUEUE_SIZE", "0")
+    with pytest.raises(ConfigError) as info:
+        Settings.load()
+    assert "FAPILOG_MAX_QUEUE_SIZE:" in str(info.value)
+
+
+def test_source_says_where_a_value_came_from(monkeypatch) -> None:
+    """Argument, FAPILOG_*, OTEL_* or default: used to name the setting in messages."""
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", "memory")
+    monkeypatch.setenv("FAPILOG_LEVEL", "debug")
+    s = Settings.load(service_name="shop")
+    assert s.source("service_name") == "service_name= argument"
+    assert s.source("exporters") == "OTEL_LOGS_EXPORTER"
+    assert s.source("level") == "FAPILOG_LEVEL"
+    assert s.source("overflow") == "default"
+
+
+def test_defaults_ignore_the_environment(monkeypatch) -> None:
+    """Settings.defaults() (the last-resort fallback) reads no variable at all."""
+    monkeypatch.setenv("FAPILOG_LEVEL", "LOUD")
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", "otpl")
+    s = Settings.defaults(redaction=True)
+    assert s.level == "INFO" and s.exporters == ["console"]
+    assert isinstance(s, Settings) and repr(s).startswith("Settings(")
+
+
+def test_config_error_keeps_its_fields_through_pickling() -> None:
+    """ConfigError.fields survives a round trip (multiprocessing, logging of errors)."""
+    import pickle
+
+    error = pickle.loads(pickle.dumps(ConfigError("bad", fields=("level",))))
+    assert str(error) == "bad" and error.fields == ("level",)

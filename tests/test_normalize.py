@@ -162,3 +162,35 @@ def test_exception_with_hostile_str_still_renders() -> None:
     attrs = exception_attributes(Bad())
     assert attrs["exception.type"].endswith("Bad")
     assert isinstance(attrs["exception.message"], str)
+
+
+def test_keys_that_collide_after_conversion_are_both_kept() -> None:
+    """{1: "a", "1": "b"}: the string key keeps its name, the int one gets its type."""
+    assert normalize_attributes({1: "a", "1": "b"}) == {"1 (int)": "a", "1": "b"}
+    assert normalize_attributes({"1": "b", 1: "a"}) == {"1": "b", "1 (int)": "a"}
+    assert normalize_attributes({Color.RED: "x", "RED": "y", "": "z", "_": "w"}) == {
+        "RED (Color)": "x",
+        "RED": "y",
+        "_ (str)": "z",
+        "_": "w",
+    }
+    # The suffixed name taken too: a counter follows.
+    assert normalize_attributes({1: "a", "1": "b", "1 (int)": "c"}) == {
+        "1 (int) 2": "a",
+        "1": "b",
+        "1 (int)": "c",
+    }
+
+
+def test_nested_maps_keep_colliding_keys_too() -> None:
+    """The same rule inside values: no entry of a nested map is lost."""
+    assert normalize_value({"data": {2: "a", "2": "b"}}) == {"data": {"2 (int)": "a", "2": "b"}}
+
+
+def test_colliding_keys_reach_the_exporter(recording) -> None:
+    """End to end: both values of a colliding pair arrive."""
+    pipeline, exporter = recording
+    pipeline.get_logger("t").info("x", data={1: "a", "1": "b"})
+    assert pipeline.flush(5)
+    (event,) = exporter.events
+    assert event.attributes["data"] == {"1 (int)": "a", "1": "b"}

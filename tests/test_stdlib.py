@@ -185,3 +185,62 @@ def test_capture_stdlib_into_another_pipeline_adds_its_own_handler() -> None:
         first.uninstall()
         one.shutdown(timeout=5)
         two.shutdown(timeout=5)
+
+
+def test_capture_stdlib_survives_configure_and_ends_with_shutdown() -> None:
+    """capture_stdlib() then configure(): records reach the new default; shutdown removes it."""
+    import fapilog
+    from fapilog.exporters.memory import InMemoryExporter
+
+    root = logging.getLogger()
+    before_level, before_handlers = root.level, list(root.handlers)
+    handle = capture_stdlib("INFO")
+    try:
+        first, second = InMemoryExporter(), InMemoryExporter()
+        fapilog.configure(exporters=[first])
+        logging.getLogger("some.library").warning("to the first")
+        fapilog.configure(exporters=[second])
+        logging.getLogger("some.library").warning("to the second")
+        assert fapilog.flush(5)
+        assert [e.body for e in first.events] == ["to the first"]
+        assert [e.body for e in second.events] == ["to the second"]
+        assert handle.handler in root.handlers
+        fapilog.shutdown(timeout=5)
+        assert handle.handler not in root.handlers
+        assert root.level == before_level and root.handlers == before_handlers
+    finally:
+        handle.uninstall()
+
+
+def test_an_uninstalled_capture_stays_uninstalled_across_configure() -> None:
+    """uninstall() is final: a later configure() or shutdown does not bring it back."""
+    import fapilog
+
+    root = logging.getLogger()
+    handle = capture_stdlib("INFO")
+    handle.uninstall()
+    fapilog.configure(exporters=[])
+    assert handle.handler not in root.handlers
+    fapilog.shutdown(timeout=5)
+    assert handle.handler not in root.handlers
+
+
+@pytest.mark.parametrize(
+    ("level", "number"),
+    [("TRACE", 5), ("warn", logging.WARNING), ("Fatal", logging.CRITICAL), ("15", 15), (25, 25)],
+)
+def test_capture_stdlib_takes_fapilogs_level_names_too(level: str | int, number: int) -> None:
+    """The names fapilog's level setting accepts work here as well."""
+    pipeline = Pipeline(exporters=[RecordingExporter()])
+    handle = capture_stdlib(level, pipeline=pipeline, logger="tests.levels")
+    try:
+        assert handle.handler.level == number
+    finally:
+        handle.uninstall()
+        pipeline.shutdown(timeout=5)
+
+
+def test_capture_stdlib_rejects_an_unknown_level_name() -> None:
+    """Not a KeyError: a ValueError listing the names."""
+    with pytest.raises(ValueError, match=r"unknown level 'LOUD'; use one of .*TRACE"):
+        capture_stdlib("LOUD", logger="tests.levels")

@@ -211,7 +211,10 @@ def _fallback_line(error: Exception) -> str:
     """One line: what was wrong (variable, value, fix), and where events go meanwhile."""
     text = str(error).removeprefix("invalid fapilog configuration:")
     parts = [part.strip().removeprefix("- ") for part in text.splitlines() if part.strip()]
-    what = "; ".join(parts) or type(error).__name__
+    what = ""
+    for part in parts:  # "header:" lines run on into their first item
+        what += part if not what else (" " if what.endswith(":") else "; ") + part
+    what = what or type(error).__name__
     if not isinstance(error, ConfigError):
         what = f"{type(error).__name__}: {what}"
     return (

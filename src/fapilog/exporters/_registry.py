@@ -278,7 +278,7 @@ def _describe(obj: Any) -> str:
     qualified = name if module in ("builtins", "", None) else f"{module}.{name}"
     if callable(obj) and not isinstance(obj, type):
         return f"the callable {getattr(obj, '__qualname__', qualified)}"
-    return f"a {qualified} object"
+    return f"an object of type {qualified!r}"
 
 
 def check_file_path(path: Path, *, source: str = "file_path", rotates: bool = False) -> None:
