@@ -9,6 +9,7 @@ import pytest
 
 import fapilog
 from fapilog import Pipeline
+from fapilog._diagnostics import reporter
 from support import RecordingExporter
 
 
@@ -212,12 +213,55 @@ def test_reserved_keywords_are_not_attributes(recording) -> None:
     assert event.attributes == {"other": 1}
 
 
-@pytest.mark.parametrize("level", ["nope", -1])
-def test_log_with_an_invalid_level_raises_value_error(recording, level: object) -> None:
-    """log() with a level that does not exist is a programming error and says so."""
-    pipeline, _ = recording
-    with pytest.raises(ValueError):
-        pipeline.get_logger("x").log(level, "m")  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("level", "original"),
+    [("LOUD", "LOUD"), ("nope", "nope"), (-1, -1), (True, True), (12.5, 12.5), (["x"], ["x"])],
+)
+def test_log_with_an_unknown_level_logs_at_info_with_the_original(
+    recording, capfd: pytest.CaptureFixture[str], level: object, original: object
+) -> None:
+    """log() with something that is not a level never raises: INFO, plus what was passed."""
+    reporter.reset()
+    pipeline, exporter = recording
+    log = pipeline.get_logger("x")
+    log.log(level, "m", order_id=7)  # type: ignore[arg-type]
+    assert log.is_enabled_for(level) is True  # type: ignore[arg-type]  # answers for INFO
+    (event,) = _events(pipeline, exporter)
+    assert (event.severity_number, event.severity_text) == (9, "INFO")
+    assert event.attributes == {"order_id": 7, "log.level.original": original}
+    flush = getattr(reporter, "flush", None)  # the reporter may write from its own thread
+    if flush is not None:
+        assert flush(5)
+    assert "not a level" in capfd.readouterr().err
+    reporter.reset()
+
+
+async def test_alog_with_an_unknown_level_logs_at_info(recording) -> None:
+    """The awaitable twin behaves the same way."""
+    pipeline, exporter = recording
+    await pipeline.get_logger("x").alog("LOUD", "m")
+    assert await pipeline.aflush(timeout=5)
+    (event,) = exporter.events
+    assert event.severity_number == 9
+    assert event.attributes["log.level.original"] == "LOUD"
+
+
+def test_log_accepts_names_in_any_case_logging_numbers_and_registered_names(recording) -> None:
+    """Names of any case, logging's numbers (custom ones in between) and addLevelName levels."""
+    pipeline, exporter = recording
+    log = pipeline.get_logger("x")
+    logging.addLevelName(25, "NOTICE_SNAPSHOT_TEST")
+    try:
+        log.log(" Warn ", "a")
+        log.log(logging.INFO + 2, "b")
+        log.log(logging.CRITICAL, "c")
+        log.log("notice_snapshot_test", "d")
+    finally:  # logging has no way to unregister a name
+        del logging._nameToLevel["NOTICE_SNAPSHOT_TEST"]  # type: ignore[attr-defined]
+        del logging._levelToName[25]  # type: ignore[attr-defined]
+    got = [(e.body, e.severity_number) for e in _events(pipeline, exporter)]
+    assert got == [("a", 13), ("b", 11), ("c", 21), ("d", 12)]
+    assert all("log.level.original" not in e.attributes for e in exporter.events)
 
 
 async def test_gather_of_many_async_calls_keeps_every_event(recording) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from time import time_ns
 from typing import TYPE_CHECKING, Any, cast
 
@@ -10,7 +11,13 @@ from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from fapilog import _severity
-from fapilog.pipeline._materialize import capture_exception
+from fapilog._diagnostics import reporter
+from fapilog._normalize import normalize_value
+from fapilog.pipeline._materialize import (
+    capture_exception,
+    fields_may_change,
+    snapshot_call,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -35,6 +42,10 @@ def _context_getter() -> Callable[[], Context]:
 
 _get_context = _context_getter()
 
+# One C call on every log call with keywords: False unless a value may still change
+# (see fapilog.pipeline._materialize.fields_may_change).
+_may_change = fields_may_change
+
 
 class PipelineRef:
     """Where a logger sends events: a fixed pipeline or the (swappable) default one."""
@@ -55,6 +66,8 @@ def _sync_method(severity: int, default_exc: bool) -> Callable[..., None]:
             pipeline = self._ref.pipeline
             if pipeline._min_level > severity:
                 return
+            if _may_change(fields) or args or type(msg) is not str:
+                msg, args = snapshot_call(msg, args, fields)
             rec = (
                 time_ns(),
                 severity,
@@ -77,6 +90,11 @@ def _sync_method(severity: int, default_exc: bool) -> Callable[..., None]:
         pipeline = self._ref.pipeline
         if pipeline._min_level > severity:
             return
+        # The values at the call: anything that may still change is copied now (the
+        # worker builds the event later). Scalars only, the common case: one C call
+        # and two compares.
+        if _may_change(fields) or args or type(msg) is not str:
+            msg, args = snapshot_call(msg, args, fields)
         # Keep this tuple short: every slot costs on the caller (measured).
         rec = (
             time_ns(),
@@ -131,6 +149,8 @@ def _async_method(severity: int, default_exc: bool) -> Callable[..., Awaitable[N
         pipeline = self._ref.pipeline
         if pipeline._min_level > severity:
             return _READY
+        if _may_change(fields) or args or type(msg) is not str:
+            msg, args = snapshot_call(msg, args, fields)
         exc_info = fields.get("exc_info", default_exc)
         rec = (
             time_ns(),
@@ -170,8 +190,22 @@ class Logger:
     event when called and return an awaitable that is already done unless the
     buffer is full, so awaiting them costs next to nothing.
 
-    Values are captured by reference and rendered on the worker thread: a
-    mutable object changed right after the call may be logged in its new state.
+    An event records the values as they were at the call, although it is built
+    later on the worker thread. Immutable values (``str``, ``int``, ``float``,
+    ``bool``, ``None``, ``bytes``, dates and times, ``Decimal``, ``UUID``, paths,
+    enum members, and tuples and frozensets of these) are kept by reference and
+    rendered on the worker. Anything else (lists, dicts, sets, dataclasses, models,
+    other objects) is rendered to its OTel value on the calling thread, the same
+    rendering the worker would do, so a list appended to after the call is logged
+    as it was. ``%``-arguments are kept when they and the message are immutable;
+    otherwise the message is formatted on the calling thread. Rendering an object
+    runs its ``__repr__`` (``__str__`` for ``%s``) on the caller; it never raises:
+    what fails becomes a placeholder naming the type. Not copied: mutable objects
+    that hold no references to other objects (``bytearray``, ``array.array``,
+    NumPy arrays) passed directly as a keyword are read on the worker (the check
+    that keeps scalar-only calls cheap cannot see them); inside a list, dict or
+    other container they are copied with it. Fields given to :meth:`bind` are
+    snapshotted when bound.
     """
 
     __slots__ = ("_fields", "_name", "_ref", "_scope")
@@ -180,6 +214,8 @@ class Logger:
         self._name = name
         self._ref = ref
         self._fields: dict[str, Any] = dict(fields) if fields else {}
+        if self._fields:
+            snapshot_call(name, (), self._fields)
         self._scope = InstrumentationScope(name)
 
     @classmethod
@@ -200,7 +236,11 @@ class Logger:
         return dict(self._fields)
 
     def bind(self, **fields: Any) -> Logger:
-        """Return a new logger that adds ``fields`` to every event it logs."""
+        """Return a new logger that adds ``fields`` to every event it logs.
+
+        The values are taken as they are now (see the class notes on snapshots).
+        """
+        snapshot_call(self._name, (), fields)
         merged = {**self._fields, **fields}
         new = Logger.__new__(Logger)
         new._name = self._name
@@ -210,8 +250,14 @@ class Logger:
         return new
 
     def is_enabled_for(self, level: int | str) -> bool:
-        """Whether an event at ``level`` would be accepted (cheap; use before costly work)."""
-        return bool(self._ref.pipeline._min_level <= _level_number(level))
+        """Whether an event at ``level`` would be accepted (cheap; use before costly work).
+
+        An unknown level answers for INFO, the level :meth:`log` uses for it.
+        """
+        number = _level_number(level)
+        if number < 0:
+            number = _severity.INFO
+        return bool(self._ref.pipeline._min_level <= number)
 
     debug = _sync_method(_severity.DEBUG, False)
     info = _sync_method(_severity.INFO, False)
@@ -273,27 +319,80 @@ class Logger:
         fields["audit.target"] = target
         fields["audit.outcome"] = outcome
         fields["fapilog.audit"] = True
+        action, _ = snapshot_call(action, (), fields)
         return (time_ns(), _severity.INFO, action, (), fields, self, _get_context(), exc)
 
     def log(self, level: int | str, msg: Any, /, *args: Any, **kwargs: Any) -> None:
-        """Log at ``level`` (a name such as ``"warning"`` or a :mod:`logging` number)."""
-        _BY_NUMBER[_level_number(level)](self, msg, *args, **kwargs)
+        """Log at ``level``: a name or a :mod:`logging` level number.
+
+        Names are those of the methods and the OTel texts, in any case (``"warning"``,
+        ``"WARN"``, ``"critical"``, ``"fatal"``, ``"trace"`` ...) and levels registered
+        with :func:`logging.addLevelName`. Numbers are :mod:`logging`'s (``logging.INFO``
+        == 20, custom levels in between keep their distance). Like every logging call
+        it never raises: an unknown level (``"LOUD"``, a negative number, anything
+        else) logs the event at INFO with the attribute ``log.level.original`` holding
+        what was passed, and is reported on stderr (rate-limited, with a count).
+        """
+        number = _level_number(level)
+        if number < 0:
+            number = _unknown_level(self, level, kwargs)
+        _BY_NUMBER[number](self, msg, *args, **kwargs)
 
     async def alog(self, level: int | str, msg: Any, /, *args: Any, **kwargs: Any) -> None:
-        """Awaitable :meth:`log`."""
-        await _ABY_NUMBER[_level_number(level)](self, msg, *args, **kwargs)
+        """Awaitable :meth:`log` (an unknown level is handled the same way)."""
+        number = _level_number(level)
+        if number < 0:
+            number = _unknown_level(self, level, kwargs)
+        await _ABY_NUMBER[number](self, msg, *args, **kwargs)
 
 
-_level_cache: dict[int | str, int] = {}
+#: The attribute that carries the level given to ``log()`` when it is not a level.
+ORIGINAL_LEVEL_KEY = "log.level.original"
+
+_level_cache: dict[object, int] = {}
 
 
-def _level_number(level: int | str) -> int:
-    number = _level_cache.get(level)
+def _level_number(level: object) -> int:
+    """The OTel severity number for ``level``, or -1 when it is not a level; never raises."""
+    if type(level) is bool:  # True == 1 would find the entry for 1
+        return -1
+    try:
+        number = _level_cache.get(level)
+    except TypeError:  # unhashable
+        return -1
     if number is None:
-        number = _severity.parse_level(level)
-        if len(_level_cache) < 256:
+        number = _parse_level(level)
+        if number >= 0 and len(_level_cache) < 256:
             _level_cache[level] = number
     return number
+
+
+def _parse_level(level: object) -> int:
+    if isinstance(level, int):
+        return _severity.from_stdlib(level) if level >= 0 else -1
+    if not isinstance(level, str):
+        return -1
+    try:
+        return _severity.parse_level(level)
+    except (ValueError, TypeError, AttributeError):
+        pass
+    # A level the application registered with logging.addLevelName("NOTICE", 25).
+    registered = logging.getLevelNamesMapping().get(level.strip().upper())
+    return -1 if registered is None else _severity.from_stdlib(registered)
+
+
+def _unknown_level(logger: Logger, level: object, fields: dict[str, Any]) -> int:
+    """Record an unknown ``log()`` level on the event and report it; the level to use."""
+    fields[ORIGINAL_LEVEL_KEY] = level if type(level) is str else normalize_value(level)
+    try:
+        reporter.report(
+            "unknown_level",
+            f"log() was called with {type(level).__name__} level that is not a level "
+            f"(logger {logger.name!r}); logged at INFO with attribute {ORIGINAL_LEVEL_KEY!r}",
+        )
+    except Exception:  # never into the application
+        pass
+    return _severity.INFO
 
 
 _BY_NUMBER = {n: _sync_method(n, False) for n in range(25)}

@@ -17,6 +17,7 @@ from fapilog._diagnostics import reporter
 from fapilog._logger import _get_context
 from fapilog._normalize import exception_attributes, normalize_value
 from fapilog.bridges._target import BridgeTarget, require
+from fapilog.pipeline._materialize import snapshot_call
 
 if TYPE_CHECKING:
     from loguru import Message, Record
@@ -205,12 +206,14 @@ class FapilogLoguruSink:
                 )
         when = record["time"]
         ts = int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
+        # The values at the call, like fapilog's own calls (the event is built later).
+        body, _ = snapshot_call(record["message"], (), fields)
         self._target.enqueue(
             pipeline,
             (
                 ts,
                 severity,
-                record["message"],
+                body,
                 (),
                 fields,
                 self._target.scope(record["name"]),

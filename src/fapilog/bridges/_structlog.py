@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from fapilog import _severity
 from fapilog._logger import _get_context
 from fapilog.bridges._target import BridgeTarget, require
-from fapilog.pipeline._materialize import capture_exception
+from fapilog.pipeline._materialize import capture_exception, snapshot_call
 
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
@@ -200,6 +200,8 @@ class FapilogStructlogProcessor:
         for key, otel_key in _CALLSITE.items():
             if key in fields:
                 fields[otel_key] = fields.pop(key)
+        # The values at the call, like fapilog's own calls (the event is built later).
+        body, args = snapshot_call(body, args, fields)
         rec: tuple[Any, ...] = (
             now if ts is None else ts,
             severity,

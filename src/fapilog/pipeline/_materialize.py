@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as _dt
+import decimal
+import enum
+import gc
+import pathlib
 import sys
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from fapilog import _severity
+from fapilog._diagnostics import reporter
 from fapilog._event import LogEvent
 from fapilog._normalize import (
     _INT64_MAX,
     _INT64_MIN,
+    MAX_DEPTH,
     exception_attributes,
     normalize_attributes,
     normalize_value,
@@ -18,11 +26,20 @@ from fapilog.pipeline._batch import estimate_size, size_from_parts
 from fapilog.processors._builtin import add_bound_context, copy_span_context
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from opentelemetry.sdk.resources import Resource
 
-__all__ = ["Captured", "capture_exception", "materialize", "materialize_batch"]
+__all__ = [
+    "Captured",
+    "capture_exception",
+    "fields_may_change",
+    "materialize",
+    "materialize_batch",
+    "snapshot_call",
+    "snapshot_fields",
+    "snapshot_value",
+]
 
 #: What a log call captures, as a plain tuple for speed (every slot costs the caller):
 #: (time_ns, severity_number, msg, args, fields, logger, otel Context, exception|None)
@@ -42,6 +59,196 @@ def capture_exception(exc_info: Any) -> BaseException | None:
         value = exc_info[1]
         return value if isinstance(value, BaseException) else None
     return None
+
+
+# -- the snapshot taken on the caller ------------------------------------------------------
+#
+# The worker builds the event later, so anything the application may still change
+# is copied at the call. What is copied, and how, is the rule documented on Logger.
+
+#: Types whose instances cannot change: passed by reference, rendered on the worker.
+#: Exact types only (a subclass may add mutable state).
+_IMMUTABLE: frozenset[type] = frozenset(
+    {
+        str,
+        int,
+        float,
+        bool,
+        type(None),
+        bytes,
+        complex,
+        range,
+        _dt.datetime,
+        _dt.date,
+        _dt.time,
+        _dt.timedelta,
+        _dt.timezone,
+        decimal.Decimal,
+        uuid.UUID,
+        pathlib.PurePosixPath,
+        pathlib.PureWindowsPath,
+        pathlib.PosixPath,
+        pathlib.WindowsPath,
+    }
+)
+
+#: Keywords the caller resolves itself (``exc_info``) or the worker renders with
+#: ``str()`` (``event_name``): left as given.
+_RESERVED = frozenset({"exc_info", "event_name"})
+
+
+def _immutable(value: Any, depth: int) -> bool:
+    """Whether ``value`` can no longer change: an immutable scalar, an enum member, or a
+    tuple/frozenset of such (nested up to :data:`~fapilog._normalize.MAX_DEPTH`)."""
+    cls = type(value)
+    if cls in _IMMUTABLE:
+        return True
+    if cls is tuple or cls is frozenset:
+        if depth >= MAX_DEPTH:
+            return False
+        if _IMMUTABLE.issuperset(map(type, value)):  # flat, the common case
+            return True
+        return all(_immutable(item, depth + 1) for item in value)
+    # An enum member is rendered from its name or its scalar value, neither of which
+    # changes (a mutable .value is rendered by name).
+    return isinstance(value, enum.Enum)
+
+
+def snapshot_value(value: Any) -> Any:
+    """``value`` as it is now, for an event built later; never raises.
+
+    * Immutable (see :func:`_immutable`): ``value`` itself.
+    * A list, dict or set whose items (and keys) are immutable scalars: a shallow
+      copy (a tuple, dict or frozenset: a tuple of scalars costs the garbage collector
+      nothing once it has seen it); the worker renders it as it would have rendered
+      the original (as a list).
+    * A ``bytearray``: its ``bytes``.
+    * Anything else (nested containers, dataclasses, pydantic models, other objects):
+      rendered now with :func:`~fapilog._normalize.normalize_value`, exactly as the
+      worker would render it (an object's ``__repr__`` runs here); what cannot be
+      rendered becomes a placeholder naming its type.
+    """
+    cls = type(value)
+    if cls in _IMMUTABLE:
+        return value
+    flat = _IMMUTABLE.issuperset
+    try:
+        if cls is list:
+            if flat(map(type, value)):
+                return tuple(value)
+        elif cls is dict:
+            if flat(map(type, value)) and flat(map(type, value.values())):
+                return dict(value)
+        elif cls is tuple or cls is frozenset:
+            if _immutable(value, 0):
+                return value
+        elif cls is set:
+            if flat(map(type, value)):
+                return frozenset(value)
+        elif cls is bytearray:
+            return bytes(value)
+        elif isinstance(value, enum.Enum):
+            return value
+    except Exception:  # changed by another thread while copied: render it instead
+        pass
+    return normalize_value(value)
+
+
+def snapshot_fields(fields: dict[Any, Any]) -> None:
+    """Replace, in place, every value of ``fields`` that may still change by its snapshot.
+
+    ``fields`` must be owned by the caller of this function (a call's ``**kwargs``, or
+    a copy). ``exc_info`` and ``event_name`` are left as given (see :data:`_RESERVED`).
+    May raise only what iterating a dict that another thread changes raises;
+    :func:`snapshot_call` guards it.
+    """
+    immutable = _IMMUTABLE
+    flat = immutable.issuperset
+    for key, value in fields.items():
+        cls = type(value)
+        if cls in immutable:
+            continue
+        # snapshot_value's flat list and dict copies, inlined (the usual containers).
+        # An untracked dict holds no keys that may change (see fields_may_change).
+        if cls is list:
+            if flat(map(type, value)):
+                fields[key] = tuple(value)
+                continue
+        elif cls is dict and not gc.is_tracked(value) and flat(map(type, value.values())):
+            fields[key] = value.copy()
+            continue
+        if key in _RESERVED:
+            continue
+        snapshot = snapshot_value(value)
+        if snapshot is not value:
+            fields[key] = snapshot
+
+
+def _fields_may_change_by_type(fields: dict[str, Any]) -> bool:
+    return not _IMMUTABLE.issuperset(map(type, fields.values()))
+
+
+def _untracks_scalar_kwargs() -> bool:
+    """Whether this interpreter leaves a ``**kwargs`` dict of scalars untracked by the GC."""
+
+    def keywords(**kw: Any) -> dict[str, Any]:
+        return kw
+
+    scalars = keywords(s="x", i=1, f=1.5, b=True, n=None, y=b"x")
+    return not gc.is_tracked(scalars) and gc.is_tracked(keywords(s="x", items=[]))
+
+
+#: ``fields_may_change(fields)``: False only when no value of a call's ``**kwargs`` dict
+#: can change after the call; True means "look" (:func:`snapshot_call`).
+#:
+#: CPython keeps a dict untracked by the garbage collector until a value (or key) that
+#: may hold references, anything but str/int/float/bool/None/bytes and other flat
+#: types, is put in it, and must track it from then on (its cycle detection depends
+#: on it). So ``gc.is_tracked`` answers for the whole dict in one C call, about 10 ns,
+#: where looking at each value's type costs about 30 ns per field. It misses only
+#: mutable objects that hold no references (bytearray, array.array, NumPy arrays) at
+#: the top level. Where an interpreter does not untrack dicts, the type check is used.
+fields_may_change: Callable[[dict[Any, Any]], bool] = (
+    gc.is_tracked if _untracks_scalar_kwargs() else _fields_may_change_by_type
+)
+
+
+def snapshot_call(msg: Any, args: Any, fields: dict[Any, Any]) -> tuple[Any, Any]:
+    """Take the snapshot of one log call on the caller thread; never raises.
+
+    * ``fields``: values that may change are replaced by their rendering (in place,
+      see :func:`snapshot_fields`).
+    * ``args`` (``%``-arguments): when every argument and ``msg`` are immutable they
+      are kept and formatted on the worker; otherwise the message is formatted now,
+      exactly as the worker would (:func:`_format`, which never raises), and
+      returned with no arguments.
+    * ``msg`` without arguments: rendered now unless immutable.
+
+    Args:
+        msg: the call's message.
+        args: its ``%``-arguments (a tuple; a bridge may pass a mapping).
+        fields: its keyword fields, owned by the call.
+
+    Returns:
+        The message and arguments to capture.
+    """
+    try:
+        if fields and fields_may_change(fields):
+            snapshot_fields(fields)
+        if args:
+            if type(args) is tuple:
+                if type(msg) is str and _IMMUTABLE.issuperset(map(type, args)):
+                    return msg, args  # scalar %-args, the common case
+                frozen = _immutable(args, 0)
+            else:  # a bridge's mapping for "%(name)s"
+                frozen = type(args) is dict and _immutable(tuple(args.values()), 0)
+            if not frozen or not _immutable(msg, 0):
+                return _format(msg, args), ()
+        elif not _immutable(msg, 0):
+            return snapshot_value(msg), args
+    except Exception as exc:  # never into the application: its values stay as given
+        reporter.report("snapshot", f"could not snapshot a log call's values: {exc!r}")
+    return msg, args
 
 
 def materialize(rec: Captured, resource: Resource) -> LogEvent:
@@ -191,10 +398,11 @@ def _build(
     return events, failed, error
 
 
-def _format(msg: Any, args: tuple[Any, ...]) -> str:
+def _format(msg: Any, args: Any) -> str:
     """%-format like :mod:`logging` does, without ever raising."""
     try:
-        return str(msg) % args
+        text: str = str(msg) % args
     except Exception:
         parts = ", ".join(repr(normalize_value(a)) for a in args)
         return f"{normalize_value(msg)} (unformattable args: {parts})"
+    return text
