@@ -8,6 +8,11 @@ Rounds alternate floor / fapilog so machine noise hits both alike. Two clocks:
   the application's thread pays; excludes time the worker holds the GIL.
 * ``wall``: elapsed time on the caller, worker competing for the GIL included.
 
+Two events: the peers' event (five scalar fields, the figure ``thread``/``wall`` in
+the JSON) and the same event with a small list and a small dict added
+(``containers`` in the JSON), which fapilog copies on the caller so the event
+records the values at the call (the floor passes them by reference).
+
 Usage: ``python benchmarks/caller_cost.py [--calls N] [--rounds R] [--json PATH]``
 """
 
@@ -73,6 +78,30 @@ def run(calls: int, rounds: int) -> dict[str, Any]:
             user_id="u-123",
         )
 
+    def call_floor_containers() -> None:
+        bare(
+            "request handled",
+            method="GET",
+            path="/api/orders",
+            status=200,
+            duration_ms=12.5,
+            user_id="u-123",
+            items=["sku-1", "sku-2", "sku-3"],
+            meta={"region": "eu", "retry": 0},
+        )
+
+    def call_fapilog_containers() -> None:
+        log.info(
+            "request handled",
+            method="GET",
+            path="/api/orders",
+            status=200,
+            duration_ms=12.5,
+            user_id="u-123",
+            items=["sku-1", "sku-2", "sku-3"],
+            meta={"region": "eu", "retry": 0},
+        )
+
     def settle() -> None:
         floor.clear()
 
@@ -81,14 +110,19 @@ def run(calls: int, rounds: int) -> dict[str, Any]:
         while pipeline.stats().queued > 5000:
             time.sleep(0.001)
 
-    results: dict[str, list[tuple[float, float]]] = {"floor": [], "fapilog": []}
-    _measure(call_floor, calls // 4, settle)  # warm-up
-    _measure(call_fapilog, calls // 4, drain)
+    cases = {
+        "floor": (call_floor, settle),
+        "fapilog": (call_fapilog, drain),
+        "floor_containers": (call_floor_containers, settle),
+        "fapilog_containers": (call_fapilog_containers, drain),
+    }
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+    for fn, after in cases.values():  # warm-up
+        _measure(fn, calls // 4, after)
     for _ in range(rounds):
-        gc.collect()
-        results["floor"].append(_measure(call_floor, calls, settle))
-        gc.collect()
-        results["fapilog"].append(_measure(call_fapilog, calls, drain))
+        for name, (fn, after) in cases.items():
+            gc.collect()
+            results[name].append(_measure(fn, calls, after))
     assert pipeline.flush(60)
     stats = pipeline.stats()
     pipeline.shutdown()
@@ -107,14 +141,27 @@ def run(calls: int, rounds: int) -> dict[str, Any]:
         "dropped": stats.dropped_total,
         "delivered_to_exporter": exporter.count,
     }
+    out["containers"] = {}
     for clock, idx in (("thread", 0), ("wall", 1)):
-        floor_s, fap_s = summary("floor", idx), summary("fapilog", idx)
-        out[clock] = {
-            "floor_ns": floor_s,
-            "fapilog_ns": fap_s,
-            "ratio": fap_s["median"] / floor_s["median"],
-        }
+        for target, suffix in ((out, ""), (out["containers"], "_containers")):
+            floor_s, fap_s = summary("floor" + suffix, idx), summary("fapilog" + suffix, idx)
+            target[clock] = {
+                "floor_ns": floor_s,
+                "fapilog_ns": fap_s,
+                "ratio": fap_s["median"] / floor_s["median"],
+            }
     return out
+
+
+def _table(res: dict[str, Any]) -> None:
+    print("clock   floor ns/call (min-max)      fapilog ns/call (min-max)    ratio")
+    for clock in ("thread", "wall"):
+        f, g = res[clock]["floor_ns"], res[clock]["fapilog_ns"]
+        print(
+            f"{clock:6}  {f['median']:7.0f} ({f['min']:.0f}-{f['max']:.0f})"
+            f"{'':8}{g['median']:7.0f} ({g['min']:.0f}-{g['max']:.0f})"
+            f"{'':8}{res[clock]['ratio']:.2f}x"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,14 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"python {res['python']} on {res['machine']}; {res['rounds']} rounds x {res['calls_per_round']} calls"
     )
-    print("clock   floor ns/call (min-max)      fapilog ns/call (min-max)    ratio")
-    for clock in ("thread", "wall"):
-        f, g = res[clock]["floor_ns"], res[clock]["fapilog_ns"]
-        print(
-            f"{clock:6}  {f['median']:7.0f} ({f['min']:.0f}-{f['max']:.0f})"
-            f"{'':8}{g['median']:7.0f} ({g['min']:.0f}-{g['max']:.0f})"
-            f"{'':8}{res[clock]['ratio']:.2f}x"
-        )
+    print("five scalar fields (the peers' event):")
+    _table(res)
+    print("the same plus items=[3 str] and meta={2 keys} (fapilog copies them at the call):")
+    _table(res["containers"])
     print(
         f"accounting: emitted={res['emitted']} exported={res['exported']} dropped={res['dropped']}"
     )
