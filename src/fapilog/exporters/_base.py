@@ -116,6 +116,16 @@ class Exporter(abc.ABC):
         """Push out anything the exporter buffers itself. Returns True on success."""
         return True
 
+    async def start(self) -> None:  # noqa: B027  # optional hook, empty on purpose
+        """Open connections. Called on the pipeline's event loop before the first export.
+
+        Also called again in a forked child's new worker (after :meth:`after_fork`).
+        Optional: an exporter may still connect lazily in :meth:`export`. Opening
+        here matters where the first export may come at interpreter exit, when
+        Python 3.12 and later refuse to start the threads a client library needs.
+        Exceptions are reported on stderr and the pipeline runs on.
+        """
+
     async def shutdown(self) -> None:  # noqa: B027  # optional hook, empty on purpose
         """Release connections and files. Called once, after the last export."""
 

@@ -394,6 +394,13 @@ class Pipeline:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        for exporter in self.exporters:
+            try:
+                await exporter.start()
+            except Exception as exc:  # the exporter may still connect at its first export
+                reporter.report(
+                    f"start:{exporter.name}", f"exporter {exporter.name!r}: start failed: {exc!r}"
+                )
         batch = self._batch = AsyncBatchProcessor(self.exporters, self._batch_options, self._acct)
         batch.start()
         self._ready.set()

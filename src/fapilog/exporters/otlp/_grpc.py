@@ -124,6 +124,16 @@ class OTLPGrpcExporter(OTLPExporterBase):
         )
         return self._stub
 
+    async def start(self) -> None:
+        """Open the channel on the pipeline's loop now, not at the first export.
+
+        grpc.aio starts its poller thread with the first channel; if that came at
+        interpreter exit (a short script's only events, flushed then), Python 3.12+
+        would refuse the thread and the process crashed in gRPC's core.
+        """
+        if self._stub is None or self._loop is not asyncio.get_running_loop():
+            self._connect()
+
     async def _send(self, payload: bytes, timeout: float) -> Accepted | ExportResult:
         stub = self._stub
         if stub is None or self._loop is not asyncio.get_running_loop():
