@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.resources import Resource
 
-from fapilog import ConfigError
 from fapilog.otel._configurator import _logs_resource, _stdlib_level, init_logs
 
 HERE = Path(__file__).parent
@@ -86,11 +85,23 @@ def test_the_global_provider_and_the_root_bridge_are_fapilogs(probe) -> None:
     assert probe["exporters"] == ["InMemoryExporter"]
 
 
-def test_a_bad_exporter_name_fails_before_anything_global_changes(monkeypatch) -> None:
+def test_a_bad_exporter_name_falls_back_to_the_console_with_one_line(monkeypatch) -> None:
+    """A mistake in the environment costs neither the logs nor the start-up."""
+    from fapilog._diagnostics import reporter
+
+    lines: list[str] = []
+    monkeypatch.setattr(reporter, "report", lambda key, message: lines.append(message))
     monkeypatch.delenv("FAPILOG_EXPORTERS", raising=False)
     monkeypatch.setenv("OTEL_LOGS_EXPORTER", "nope")
-    with pytest.raises(ConfigError, match="unknown exporter 'nope'"):
-        init_logs(Resource.create())
+    pipeline = init_logs(Resource.create())
+    try:
+        assert [e.name for e in pipeline.exporters] == ["console"]
+        assert pipeline.settings.redaction
+        [line] = lines
+        assert "unknown exporter 'nope'" in line
+        assert "OTEL_LOGS_EXPORTER" in line
+    finally:
+        pipeline.shutdown()
 
 
 def test_fapilog_service_name_wins_for_logs() -> None:

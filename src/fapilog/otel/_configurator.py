@@ -245,22 +245,22 @@ def init_logs(
     Returns:
         The new default pipeline.
 
-    Raises:
-        ConfigError: a setting or an exporter name is invalid.
+    An invalid setting or exporter name in the environment does not raise: the
+    fallback pipeline (console on stderr, redaction on) is installed instead, and one
+    line on stderr names the variable and the fix.
     """
-    import fapilog
-    from fapilog.config import Settings
+    from fapilog._api import configure_from_environment
     from fapilog.pipeline._pipeline import default_resource
     from fapilog.processors._otel import OTelProcessor
 
-    settings = Settings.load()
-    names = list(dict.fromkeys([*exporter_names, *settings.exporters]))
-    pipeline = fapilog.configure(
-        settings,
-        exporters=names,
+    # Settings come from the environment here: a mistake there must not cost the
+    # application its logs (nor raise into the CLI), so it falls back to the console.
+    pipeline = configure_from_environment(
+        exporters=exporter_names,
         processors=[OTelProcessor(p) for p in otel_processors],
-        resource=_logs_resource(settings, resource, default_resource(settings)),
+        resource=lambda settings: _logs_resource(settings, resource, default_resource(settings)),
     )
+    settings = pipeline.settings  # the fallback's, if it fell back
     if capture_stdlib:
         _capture_root(pipeline, settings)
     set_logger_provider(FapilogLoggerProvider())
