@@ -125,9 +125,10 @@ async def _exchange(
             return "h2"
         return None
     finally:
-        writer.close()
+        # Aborted, not closed: a TLS close waits (up to 30 s) for the peer's close_notify.
+        writer.transport.abort()
         with contextlib.suppress(Exception):
-            await writer.wait_closed()
+            await asyncio.wait_for(writer.wait_closed(), timeout)
 
 
 def _os_error(exc: OSError) -> str:
@@ -143,7 +144,8 @@ def _os_error(exc: OSError) -> str:
 _REFUSED = re.compile(r"connection refused|ECONNREFUSED", re.IGNORECASE)
 _DNS = re.compile(
     r"DNS resolution failed|Name or service not known|nodename nor servname|"
-    r"Temporary failure in name resolution|getaddrinfo failed",
+    r"Temporary failure in name resolution|getaddrinfo failed|errors resolving|"
+    r"address lookup failed|Domain name not found",
     re.IGNORECASE,
 )
 _UNTRUSTED = re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed", re.IGNORECASE)
@@ -375,11 +377,13 @@ class Diagnoser:
                 if known.cancelled():  # the export that was probing got cancelled
                     return ""
                 raise
-        if not probe_ok or budget <= 0 or definitive(error):
-            return explain(self.options, error)
         where = _host_port(self.options)
         host, port = split_host_port(where)
         if proxied(host):
+            # The connection went through a proxy: the error may be the proxy's, and
+            # a direct probe would test another path. Say nothing rather than mislead.
+            return ""
+        if not probe_ok or budget <= 0 or definitive(error):
             return explain(self.options, error)
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._known[key] = future
