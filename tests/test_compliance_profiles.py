@@ -208,12 +208,14 @@ def test_profiles_requiring_an_audit_trail_warn_when_none_is_configured(
 
     reporter.reset()
     Pipeline(exporters=[RecordingExporter()], compliance=["sox"]).shutdown(timeout=5)
+    assert reporter.flush(5)
     assert "sox expect a tamper-evident audit trail" in capfd.readouterr().err
 
     reporter.reset()
     audit = AuditExporter(tmp_path, key="k" * 32)
     Pipeline(exporters=[audit], compliance=["sox"]).shutdown(timeout=5)
     Pipeline(exporters=[RecordingExporter()], compliance=["gdpr"]).shutdown(timeout=5)
+    assert reporter.flush(5)
     assert "audit trail" not in capfd.readouterr().err
     reporter.reset()
 

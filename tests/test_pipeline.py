@@ -334,6 +334,7 @@ def test_drops_are_reported_on_stderr(capfd: pytest.CaptureFixture[str]) -> None
         log.info("e", i=i)
     gated.gate.set()
     pipeline.shutdown(timeout=5)
+    assert reporter.flush(5)
     err = capfd.readouterr().err
     assert "fapilog: buffer full" in err
 

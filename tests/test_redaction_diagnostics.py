@@ -26,6 +26,7 @@ def test_a_diagnostic_line_is_scrubbed_before_it_reaches_stderr(
 ) -> None:
     """Secrets in a reported message are masked; the rest of the line is kept."""
     reporter.report("test:scrub", f"export failed: db password={PASSWORD} token={GHP} at db:5432")
+    assert reporter.flush(5)
     err = capfd.readouterr().err
     assert "fapilog: export failed: db password=[REDACTED] token=[REDACTED] at db:5432" in err
     assert PASSWORD not in err and GHP not in err
@@ -49,6 +50,7 @@ def test_a_user_exception_quoted_by_a_diagnostic_is_scrubbed(
         assert pipeline.flush(5)
     finally:
         pipeline.shutdown(5)
+    assert reporter.flush(5)
     err = capfd.readouterr().err
     assert "could not build an event" in err
     assert "ValueError" in err
@@ -66,6 +68,7 @@ def test_a_failing_scrub_withholds_the_line(
 
     monkeypatch.setattr(_diagnostics, "_scrubber", Broken())
     reporter.report("test:broken", f"token={GHP}")
+    assert reporter.flush(5)  # the writer thread scrubs, with the broken scrubber
     err = capfd.readouterr().err
     assert "diagnostic withheld" in err and "RuntimeError" in err
     assert GHP not in err

@@ -209,6 +209,7 @@ def test_enqueue_without_patcher_loses_the_span_and_says_so(
         logger.info("two")
     events = events_of(pipe, exporter)
     assert [(e.body, e.trace_id) for e in events] == [("one", 0), ("two", 0)]
+    assert reporter.flush(5)
     err = capfd.readouterr().err
     assert err.count("loguru_context_patcher") == 1
 

@@ -19,6 +19,7 @@ import pytest
 from opentelemetry.sdk.resources import Resource
 
 from fapilog import LogEvent
+from fapilog._diagnostics import reporter
 from fapilog.exporters import file as file_module
 from fapilog.exporters._base import ExportStatus
 from fapilog.exporters._encoding import encode_json_line
@@ -730,6 +731,7 @@ async def test_retention_errors_do_not_fail_the_export(
     await ok(exporter, batch(0, 1))
     await exporter.shutdown()
     assert bodies(log_path) == ["m001"]
+    assert reporter.flush(5)
     assert "cannot delete rotated log" in capfd.readouterr().err
 
 

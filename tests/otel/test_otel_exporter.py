@@ -156,6 +156,7 @@ def test_a_retry_after_beyond_the_timeout_gives_up_with_failure(capfd) -> None:
     finally:
         exporter.shutdown()
     assert flaky.calls == 1
+    assert reporter.flush(5)
     assert "gave up after 1 attempt(s)" in capfd.readouterr().err
 
 
