@@ -14,6 +14,7 @@ from fapilog import _severity
 from fapilog._diagnostics import reporter
 from fapilog._normalize import normalize_value
 from fapilog.pipeline._materialize import (
+    IMMUTABLE_TYPES,
     capture_exception,
     fields_may_change,
     snapshot_call,
@@ -45,6 +46,8 @@ _get_context = _context_getter()
 # One C call on every log call with keywords: False unless a value may still change
 # (see fapilog.pipeline._materialize.fields_may_change).
 _may_change = fields_may_change
+# %-arguments that are all immutable scalars are formatted on the worker.
+_flat = IMMUTABLE_TYPES.issuperset
 
 
 class PipelineRef:
@@ -66,7 +69,7 @@ def _sync_method(severity: int, default_exc: bool) -> Callable[..., None]:
             pipeline = self._ref.pipeline
             if pipeline._min_level > severity:
                 return
-            if _may_change(fields) or args or type(msg) is not str:
+            if _may_change(fields) or type(msg) is not str or (args and not _flat(map(type, args))):
                 msg, args = snapshot_call(msg, args, fields)
             rec = (
                 time_ns(),
@@ -92,8 +95,8 @@ def _sync_method(severity: int, default_exc: bool) -> Callable[..., None]:
             return
         # The values at the call: anything that may still change is copied now (the
         # worker builds the event later). Scalars only, the common case: one C call
-        # and two compares.
-        if _may_change(fields) or args or type(msg) is not str:
+        # and two compares (plus one C call over the types of any %-arguments).
+        if _may_change(fields) or type(msg) is not str or (args and not _flat(map(type, args))):
             msg, args = snapshot_call(msg, args, fields)
         # Keep this tuple short: every slot costs on the caller (measured).
         rec = (
@@ -149,7 +152,7 @@ def _async_method(severity: int, default_exc: bool) -> Callable[..., Awaitable[N
         pipeline = self._ref.pipeline
         if pipeline._min_level > severity:
             return _READY
-        if _may_change(fields) or args or type(msg) is not str:
+        if _may_change(fields) or type(msg) is not str or (args and not _flat(map(type, args))):
             msg, args = snapshot_call(msg, args, fields)
         exc_info = fields.get("exc_info", default_exc)
         rec = (

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
 
 __all__ = [
+    "IMMUTABLE_TYPES",
     "Captured",
     "capture_exception",
     "fields_may_change",
@@ -68,7 +69,7 @@ def capture_exception(exc_info: Any) -> BaseException | None:
 
 #: Types whose instances cannot change: passed by reference, rendered on the worker.
 #: Exact types only (a subclass may add mutable state).
-_IMMUTABLE: frozenset[type] = frozenset(
+IMMUTABLE_TYPES: frozenset[type] = frozenset(
     {
         str,
         int,
@@ -91,6 +92,7 @@ _IMMUTABLE: frozenset[type] = frozenset(
         pathlib.WindowsPath,
     }
 )
+_IMMUTABLE = IMMUTABLE_TYPES
 
 #: Keywords the caller resolves itself (``exc_info``) or the worker renders with
 #: ``str()`` (``event_name``): left as given.
