@@ -10,6 +10,7 @@ oversized requests are split or dropped, and the accounting identity holds throu
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -61,6 +62,12 @@ def transient(protocol: str, delay: float | None = None) -> Fail | HttpStatus:
     return HttpStatus(503, retry_after=None if delay is None else f"{delay:g}")
 
 
+def finish(pipeline: fapilog.Pipeline) -> None:
+    """Shut down a pipeline that lost events on purpose; everything must be settled."""
+    pipeline.shutdown(timeout=10)
+    assert pipeline.stats().in_flight == 0
+
+
 def assert_identity(stats: fapilog.PipelineStats) -> None:
     assert stats.emitted == stats.exported + stats.dropped_total + stats.in_flight
 
@@ -97,7 +104,7 @@ def test_resource_exhausted_without_retry_info_is_not_retried(server: FaultServe
     server.script([Fail(grpc.StatusCode.RESOURCE_EXHAUSTED, message="over quota")])
     pipeline = pipeline_for(server, "grpc")
     emit(pipeline, 8)
-    assert pipeline.shutdown(timeout=10)
+    finish(pipeline)  # drops: shutdown() reports the loss
     stats = pipeline.stats()
     assert stats.exported == 0
     assert dict(stats.dropped) == {"export_failed": 8}
@@ -129,11 +136,12 @@ def test_permanent_failures_are_dropped_with_their_reason(
     server.script([answer])
     pipeline = pipeline_for(server, protocol)
     emit(pipeline, 6)
-    assert pipeline.shutdown(timeout=10)
+    finish(pipeline)  # drops: shutdown() reports the loss
     stats = pipeline.stats()
     assert dict(stats.dropped) == {"export_failed": 6}
     assert stats.exporters["otlp"].retries == 0
     assert len(server.requests) == 1
+    assert reporter.flush(5)
     assert "exporter 'otlp': export failed" in capfd.readouterr().err
 
 
@@ -146,15 +154,17 @@ def test_partial_success_counts_rejected_and_reports_the_message_once(
     emit(pipeline, 10)
     assert pipeline.flush(timeout=10)
     emit(pipeline, 10)
-    assert pipeline.shutdown(timeout=10)
+    finish(pipeline)  # drops: shutdown() reports the loss
     stats = pipeline.stats()
     assert stats.emitted == 20
     assert stats.exported == 15
     assert dict(stats.dropped) == {"export_rejected": 5}
     assert len(server.requests) == 2  # rejected records are not re-sent
     assert_identity(stats)
+    assert reporter.flush(5)
     err = capfd.readouterr().err
-    assert err.count("attribute too long") == 1
+    exporter_lines = [line for line in err.splitlines() if line.startswith("fapilog: exporter")]
+    assert sum("attribute too long" in line for line in exporter_lines) == 1
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -177,7 +187,7 @@ def test_a_record_too_big_for_any_request_is_dropped_and_counted(
     log.info("small")
     log.info("huge", blob="y" * 10_000)
     log.info("small again")
-    assert pipeline.shutdown(timeout=10)
+    finish(pipeline)  # drops: shutdown() reports the loss
     stats = pipeline.stats()
     assert stats.exported == 2
     assert dict(stats.dropped) == {"export_rejected": 1}
@@ -190,9 +200,74 @@ def test_retries_give_up_at_the_export_timeout(server: FaultServer, protocol: st
     server.script([transient(protocol)] * 1000)
     pipeline = pipeline_for(server, protocol, export_timeout_ms=1500)
     emit(pipeline, 4)
-    assert pipeline.shutdown(timeout=10)
+    finish(pipeline)  # drops: shutdown() reports the loss
     stats = pipeline.stats()
     assert dict(stats.dropped) == {"export_retry_exhausted": 4}
     assert stats.exporters["otlp"].retries >= 2
     span = server.requests[-1].received_at - server.requests[0].received_at
     assert span < 1.5
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_failed_attempt_is_reported_at_once_and_still_retried(
+    server: FaultServer, protocol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first failure is said before the retry, not when 30 s of retries run out;
+    retries and delivery are unchanged."""
+    said: list[tuple[float, str, str]] = []
+    original = reporter.report
+
+    def record(key: str, message: str) -> None:
+        said.append((time.monotonic(), key, message))
+        original(key, message)
+
+    monkeypatch.setattr(reporter, "report", record)
+    server.script([transient(protocol), transient(protocol), transient(protocol), Ok()])
+    pipeline = pipeline_for(server, protocol, export_timeout_ms=30_000)
+    emit(pipeline, 5)
+    assert pipeline.shutdown(timeout=10)
+    stats = pipeline.stats()
+    assert (stats.exported, stats.exporters["otlp"].retries) == (5, 3)
+    retrying = [(at, key, message) for at, key, message in said if key.startswith("retrying:")]
+    assert retrying, said
+    first_at, _, message = retrying[0]
+    assert first_at < server.requests[1].received_at  # before the first retry went out
+    assert message.startswith("exporter 'otlp': export failed, retrying for up to 30s: ")
+    assert len({key for _, key, _ in retrying}) == 1  # one cause, one rate-limit key
+
+
+def test_each_distinct_cause_gets_its_own_line(
+    server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reports are rate-limited per key; a new cause has a new key, so it is printed
+    at once even while the first cause is being suppressed."""
+    said: list[tuple[str, str]] = []
+    original = reporter.report
+
+    def record(key: str, message: str) -> None:
+        said.append((key, message))
+        original(key, message)
+
+    monkeypatch.setattr(reporter, "report", record)
+    server.script(
+        [
+            Fail(grpc.StatusCode.UNAVAILABLE, message="first cause"),
+            Fail(grpc.StatusCode.UNAVAILABLE, message="second cause"),
+            Fail(grpc.StatusCode.UNAVAILABLE, message="first cause"),
+            Fail(grpc.StatusCode.UNAVAILABLE, message="second cause"),
+            Ok(),
+        ]
+    )
+    pipeline = pipeline_for(server, "grpc")
+    emit(pipeline, 3)
+    assert pipeline.shutdown(timeout=10)
+    retrying = [(key, message) for key, message in said if key.startswith("retrying:")]
+    assert [message.rpartition(": ")[2] for _, message in retrying] == [
+        "first cause",
+        "second cause",
+        "first cause",
+        "second cause",
+    ]
+    first, second, again, _ = (key for key, _ in retrying)
+    assert first != second
+    assert again == first
