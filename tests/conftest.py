@@ -14,6 +14,11 @@ def _reset_default_pipeline() -> Iterator[None]:
     """Every test starts and ends without a configured default pipeline."""
     yield
     fapilog.shutdown(timeout=5)
+    # Diagnostics are written by a thread of their own: let a test's lines out while
+    # its output is still captured, not in the middle of pytest's progress output.
+    from fapilog._diagnostics import reporter
+
+    reporter.flush(1)
 
 
 @pytest.fixture
