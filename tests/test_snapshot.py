@@ -152,7 +152,7 @@ def test_every_kind_of_mutable_value_is_taken_at_the_call(held: Held) -> None:
     point, counter, tags, raw = Point(1), Counter(), {"a"}, bytearray(b"ab")
     body: dict[str, Any] = {"step": 1}
     bound_tags = ["t1"]
-    held.log.info("values", point=point, counter=counter, tags=tags, raw=[raw])
+    held.log.info("values", point=point, counter=counter, tags=tags, raw=[raw], buf=raw)
     held.log.info(body)
     child = held.log.bind(tags=bound_tags)
     child.info("bound")
@@ -167,6 +167,7 @@ def test_every_kind_of_mutable_value_is_taken_at_the_call(held: Held) -> None:
         "counter": "Counter(0)",
         "tags": ["a"],
         "raw": [b"ab"],
+        "buf": b"ab",
     }
     assert structured.body == {"step": 1}
     assert bound.attributes["tags"] == ["t1"]

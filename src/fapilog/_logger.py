@@ -197,18 +197,19 @@ class Logger:
     later on the worker thread. Immutable values (``str``, ``int``, ``float``,
     ``bool``, ``None``, ``bytes``, dates and times, ``Decimal``, ``UUID``, paths,
     enum members, and tuples and frozensets of these) are kept by reference and
-    rendered on the worker. Anything else (lists, dicts, sets, dataclasses, models,
-    other objects) is rendered to its OTel value on the calling thread, the same
-    rendering the worker would do, so a list appended to after the call is logged
-    as it was. ``%``-arguments are kept when they and the message are immutable;
+    rendered on the worker. Anything else is copied on the calling thread, so a
+    list appended to after the call is logged as it was: lists, dicts and sets of
+    such scalars as a shallow copy, everything else (nested containers,
+    dataclasses, models, other objects) by rendering it to its OTel value, the
+    rendering the worker would do. ``%``-arguments are kept when they and the message are immutable;
     otherwise the message is formatted on the calling thread. Rendering an object
     runs its ``__repr__`` (``__str__`` for ``%s``) on the caller; it never raises:
-    what fails becomes a placeholder naming the type. Not copied: mutable objects
-    that hold no references to other objects (``bytearray``, ``array.array``,
-    NumPy arrays) passed directly as a keyword are read on the worker (the check
-    that keeps scalar-only calls cheap cannot see them); inside a list, dict or
-    other container they are copied with it. Fields given to :meth:`bind` are
-    snapshotted when bound.
+    what fails becomes a placeholder naming the type. Not copied: a mutable object
+    that holds no references to other objects (``bytearray``, ``array.array``,
+    NumPy arrays) passed as a keyword value of a call whose other values are all
+    scalars is read on the worker (the check that keeps scalar-only calls cheap
+    cannot see it); inside a list, dict or other container, or next to one, it is
+    copied. Fields given to :meth:`bind` are snapshotted when bound.
     """
 
     __slots__ = ("_fields", "_name", "_ref", "_scope")
