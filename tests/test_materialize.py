@@ -184,3 +184,61 @@ def test_a_changed_processor_list_is_honoured_by_the_pipeline() -> None:
     assert tag.saw_trace == [0]  # the tag ran before any enrichment
     assert event.trace_id != 0
     assert "request_id" not in event.attributes
+
+
+def test_a_snapshot_builds_the_same_event_as_the_values_it_was_taken_from(pipeline) -> None:
+    """snapshot_call only changes when values are read: the built event is identical."""
+    import dataclasses
+    import datetime as dt
+    import decimal
+    import enum
+
+    from fapilog.pipeline._materialize import snapshot_call
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+        tags: list[str]
+
+    class Colour(enum.Enum):
+        RED = "red"
+        LIST = [1]  # a mutable value: rendered by name
+
+    class Obj:
+        def __repr__(self) -> str:
+            return "Obj()"
+
+    log = pipeline.get_logger("m")
+
+    def values() -> dict[str, Any]:
+        return {
+            "flat_list": ["a", 1, 2.5, None, True, b"x"],
+            "flat_dict": {"a": 1, 2: "two"},
+            "flat_set": {3, 1, 2},
+            "nested": {"lines": [{"sku": "a", "qty": (1, [2])}], "empty": {}},
+            "tuple": (1, ("x", None)),
+            "frozen": frozenset({"b", "a"}),
+            "raw": bytearray(b"ab"),
+            "point": Point(1, ["t"]),
+            "colours": [Colour.RED, Colour.LIST],
+            "obj": Obj(),
+            "when": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            "amount": decimal.Decimal("1.50"),
+            "big": [2**80],
+        }
+
+    cases: list[tuple[Any, tuple[Any, ...]]] = [
+        ("fields", ()),
+        ({"body": [1, {"a": (2,)}]}, ()),
+        ("%s and %r", ([1, 2], Obj())),
+        ("%s", ((1, 2),)),
+        ("%d bad", ([1],)),
+    ]
+    for msg, args in cases:
+        fields = values()
+        original = _rec(log, msg, args, **values())
+        snap_msg, snap_args = snapshot_call(msg, args, fields)
+        snapped = _rec(log, snap_msg, snap_args, **fields)
+        a, b = materialize(original, RESOURCE), materialize(snapped, RESOURCE)
+        assert a.body == b.body, msg
+        assert a.attributes == b.attributes, msg
