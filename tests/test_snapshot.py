@@ -373,3 +373,40 @@ def test_loguru_bridge_records_the_values_at_the_call(held: Held) -> None:
         loguru.logger.remove(handler)
     (event,) = held.events()
     assert event.attributes["items"] == ["a"]
+
+
+def test_stdlib_extra_values_are_taken_at_the_call() -> None:
+    """A list passed through logging's extra= is exported as it was at the call."""
+    import logging
+
+    from fapilog.stdlib import FapilogHandler
+
+    exporter = InMemoryExporter()
+    pipeline = fapilog.Pipeline(exporters=[exporter], schedule_delay_ms=60_000)
+    logger = logging.getLogger("snapshot.stdlib")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = FapilogHandler(pipeline=pipeline)
+    logger.addHandler(handler)
+    try:
+        items = ["a"]
+        logger.info("cart", extra={"items": items})
+        items.append("b")
+        assert pipeline.shutdown(timeout=5)
+    finally:
+        logger.removeHandler(handler)
+    [event] = exporter.events
+    assert event.attributes["items"] == ["a"]
+
+
+def test_bound_context_values_are_taken_at_binding() -> None:
+    """A dict bound with bind_context and changed afterwards keeps its bound state."""
+    exporter = InMemoryExporter()
+    pipeline = fapilog.Pipeline(exporters=[exporter], schedule_delay_ms=60_000)
+    request = {"user": "u1"}
+    with fapilog.bind_context(request=request):
+        request["user"] = "u2"
+        pipeline.get_logger("snapshot.ctx").info("handled")
+    assert pipeline.shutdown(timeout=5)
+    [event] = exporter.events
+    assert event.attributes["request"] == {"user": "u1"}

@@ -52,6 +52,12 @@ class bind_context:  # used like a function, reads like contextlib's helpers
 
     def __init__(self, **fields: Any) -> None:
         merged = dict(bound_fields())
+        # Bound values are read whenever an event is built, on the worker: keep them as
+        # they are at binding time (a request dict the handler changes later is not
+        # rewritten in events already logged).
+        from fapilog.pipeline._materialize import snapshot_call
+
+        snapshot_call(None, (), fields)
         merged.update(fields)
         new_ctx = otel_context.set_value(BOUND_KEY, MappingProxyType(merged))
         self._token: object | None = otel_context.attach(new_ctx)

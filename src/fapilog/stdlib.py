@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from fapilog import _severity
 from fapilog._diagnostics import reporter
 from fapilog._logger import _get_context
+from fapilog.pipeline._materialize import snapshot_call
 
 if TYPE_CHECKING:
     from fapilog.pipeline._pipeline import Pipeline
@@ -94,6 +95,9 @@ class FapilogHandler(logging.Handler):
             fields["code.function.name"] = record.funcName
             fields["code.line.number"] = record.lineno
             fields["thread.name"] = record.threadName
+            # extra= values are read on the worker: take them as they are now. The
+            # message is already formatted (getMessage), so only the fields remain.
+            snapshot_call(None, (), fields)
             scope = self._scopes.get(record.name)
             if scope is None:
                 scope = self._scopes[record.name] = _ScopeLogger(record.name)
