@@ -354,6 +354,15 @@ def build_redaction(tmp_path: Path) -> list[object]:
     ]
 
 
+def build_settings(tmp_path: Path) -> list[object]:
+    from fapilog import Settings
+
+    return [
+        Settings(redaction_hmac_key=REDACTION_KEY),
+        Settings(redaction_hmac_key=SecretStr(REDACTION_KEY)),
+    ]
+
+
 def build_audit(tmp_path: Path) -> list[object]:
     return [
         AuditExporter(tmp_path / "audit", key=AUDIT_KEY, encrypt_key=AUDIT_ENCRYPT_KEY),
@@ -371,6 +380,7 @@ BUILDERS: list[Any] = [
     pytest.param(build_es_basic, ES_BASIC_SECRETS, id="es-basic"),
     pytest.param(build_syslog, SYSLOG_SECRETS, id="syslog"),
     pytest.param(build_redaction, REDACTION_SECRETS, id="redaction"),
+    pytest.param(build_settings, REDACTION_SECRETS, id="settings"),
     pytest.param(build_audit, AUDIT_SECRETS, id="audit"),
 ]
 

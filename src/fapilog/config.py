@@ -187,6 +187,14 @@ class Settings(BaseSettings):
     # Settings given in code (configure(...), Settings.load(...)); see source().
     _arguments: frozenset[str] = PrivateAttr(default=frozenset())
 
+    @field_validator("redaction_hmac_key")
+    @classmethod
+    def _never_pickled(cls, value: SecretStr | None) -> SecretStr | None:
+        """Hold the key as a secret that refuses pickling (a ``SecretStr`` pickles it)."""
+        from fapilog.exporters._secret import Secret
+
+        return None if value is None else Secret(value.get_secret_value())
+
     @field_validator("level", mode="before")
     @classmethod
     def _level_number_as_text(cls, value: Any) -> Any:
