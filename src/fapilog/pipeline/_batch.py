@@ -134,6 +134,10 @@ class _Lane:
             self.backlog_events -= len(victim.events)
             self.backlog_bytes -= victim.nbytes
             self.processor.lane_done(self, victim, 0, "backlog")
+            self._report(
+                "backlog",
+                f"backlog full; {len(victim.events)} event(s) dropped as export_backlog",
+            )
         if self._over(1):
             self.has_room.clear()
 
@@ -253,6 +257,7 @@ class _Lane:
             await asyncio.sleep(delay)
 
     def _report(self, kind: str, message: str) -> None:
+        self.counters.last_error = message  # for the loss line at shutdown
         reporter.report(f"{kind}:{self.name}", f"exporter {self.name!r}: {message}")
 
 

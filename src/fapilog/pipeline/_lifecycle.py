@@ -16,6 +16,19 @@ or instrumented (see :func:`install_process_hooks`):
 * ignored (``SIG_IGN``) or a handler installed outside Python: left alone.
 
 Handlers are installed from the main thread only.
+
+Interpreter exit happens in two steps (see docs/lifecycle.md):
+
+* when the main thread is done, *before* non-daemon threads are joined (threading's
+  pre-shutdown hooks, which are also all that run in a ``multiprocessing`` child),
+  every live pipeline is flushed and the process is marked as exiting;
+* from a plain :mod:`atexit` handler, *after* those threads were joined, every live
+  pipeline is shut down, within what is left of its ``shutdown_timeout_ms``.
+
+Threads that outlive ``main`` therefore keep logging into the configured pipelines,
+and their events are delivered by the final shutdown. A pipeline created after that
+flushes every event on write; once the interpreter is finalizing, late events are
+dropped and counted.
 """
 
 from __future__ import annotations
@@ -23,10 +36,13 @@ from __future__ import annotations
 import atexit
 import os
 import signal
+import sys
 import threading
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
+
+from fapilog._diagnostics import flush_at_exit
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -36,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SIGTERM_FLUSH_TIMEOUT",
     "SigtermHook",
+    "exiting",
     "install_process_hooks",
     "live_pipelines",
     "register",
@@ -55,6 +72,12 @@ _terminating = False
 _budget_lock = threading.Lock()
 _budget_spent = 0.0
 
+# Interpreter exit: the early flush ran (_exiting), the final shutdown ran (_exited);
+# seconds each pipeline (by serial) spent in the early flush, out of its exit bound.
+_exiting = False
+_exited = False
+_exit_spent: dict[int, float] = {}
+
 
 def live_pipelines() -> list[Pipeline]:
     """Pipelines that have not been shut down, oldest first."""
@@ -65,7 +88,9 @@ def register(pipeline: Pipeline) -> None:
     """Track ``pipeline`` for the exit flush and fork handling."""
     install_process_hooks()
     _live.add(pipeline)
-    if _terminating:
+    if _terminating or exiting():
+        # Terminating, or created while the interpreter exits (maybe after the exit
+        # hooks ran): nothing may flush it later, so each event is flushed on write.
         _arm(pipeline)
 
 
@@ -87,6 +112,17 @@ def install_process_hooks() -> None:
 def terminating() -> bool:
     """Whether a SIGTERM was seen by a :class:`SigtermHook` in this process."""
     return _terminating
+
+
+def exiting() -> bool:
+    """Whether the interpreter is exiting: the main thread is done (non-daemon threads
+    may still run), exit hooks are running, or the interpreter is finalizing."""
+    return _exiting or sys.is_finalizing() or not threading.main_thread().is_alive()
+
+
+def finalizing() -> bool:
+    """Whether the interpreter is tearing down: no thread but this one runs any more."""
+    return sys.is_finalizing()
 
 
 # -- SIGTERM ------------------------------------------------------------------------------
@@ -155,7 +191,11 @@ def _spend(seconds: float) -> None:
 
 
 def _flush_all_then_die(signum: int) -> None:
-    """Flush every live pipeline within the budget, then die of ``signum``."""
+    """Flush every live pipeline within the budget, then die of ``signum``.
+
+    A shutdown already under way (``shutdown()`` called by the application, or the
+    exit shutdown this handler interrupted) is let finish within its own bound.
+    """
     start = time.monotonic()
     deadline = start + max(0.0, _budget_left())
     for pipeline in reversed(live_pipelines()):
@@ -164,6 +204,7 @@ def _flush_all_then_die(signum: int) -> None:
         except Exception:  # never let logging change how the process ends
             pass
     _spend(time.monotonic() - start)
+    flush_at_exit()  # the loss line, if any: no atexit hook runs after this
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
 
@@ -182,7 +223,7 @@ def flush_after_write(pipeline: Pipeline) -> None:
     """Flush ``pipeline`` on the caller's thread, within what is left of the budget."""
     from fapilog.pipeline._pipeline import in_worker_thread
 
-    if in_worker_thread():  # the pipeline's own threads cannot wait for themselves
+    if in_worker_thread() or finalizing():  # the worker cannot run for this caller
         return
     left = _budget_left()
     if left <= 0:
@@ -211,20 +252,67 @@ async def aflush_after_write(pipeline: Pipeline) -> None:
 # -- exit and fork ------------------------------------------------------------------------
 
 
-def _at_exit() -> None:
-    # Newest first: a pipeline created later may feed an older one (bridges).
+def _exit_bound(pipeline: Pipeline) -> float:
+    return float(pipeline.settings.shutdown_timeout_ms) / 1000
+
+
+def _at_threading_exit() -> None:
+    """The main thread is done; non-daemon threads are about to be joined.
+
+    Flush (not shut down) every live pipeline: threads that outlive ``main`` keep
+    logging into them. This is also the only exit hook a ``multiprocessing`` child
+    runs, and the last moment the default thread pools still take work.
+    """
+    global _exiting
+    _exiting = True
+    if _in_multiprocessing_child():
+        # Its process ends with os._exit right after this (fork and forkserver start
+        # methods): no atexit hook will run, so shut down now.
+        _at_exit()
+        flush_at_exit()
+        return
     for pipeline in reversed(live_pipelines()):
+        start = time.monotonic()
         try:
-            pipeline.shutdown()
+            pipeline.flush(_exit_bound(pipeline))
         except Exception:  # never let logging break interpreter exit
             pass
+        _exit_spent[pipeline._serial] = time.monotonic() - start
+
+
+def _in_multiprocessing_child() -> bool:
+    process = sys.modules.get("multiprocessing.process")
+    parent = getattr(process, "parent_process", None)
+    try:
+        return parent is not None and parent() is not None
+    except Exception:  # not the multiprocessing we know
+        return False
+
+
+def _at_exit() -> None:
+    """Non-daemon threads are joined: shut every live pipeline down, within what is left
+    of its ``shutdown_timeout_ms`` after the early flush."""
+    global _exiting, _exited
+    _exiting = True
+    # Newest first: a pipeline created later may feed an older one (bridges).
+    for pipeline in reversed(live_pipelines()):
+        left = _exit_bound(pipeline) - _exit_spent.pop(pipeline._serial, 0.0)
+        try:
+            # A little time even when the flush took it all: closing the exporters
+            # and counting what is left.
+            pipeline.shutdown(timeout=max(0.05, left))
+        except Exception:  # never let logging break interpreter exit
+            pass
+    _exited = True
 
 
 def _after_fork_in_child() -> None:
-    global _install_lock, _budget_lock, _terminating, _budget_spent
+    global _install_lock, _budget_lock, _terminating, _budget_spent, _exiting, _exited
     _install_lock = threading.Lock()
     _budget_lock = threading.Lock()
     was_terminating, _terminating, _budget_spent = _terminating, False, 0.0
+    _exiting = _exited = False
+    _exit_spent.clear()
     for pipeline in live_pipelines():
         if was_terminating:
             pipeline._set_flush_on_write(False)
@@ -239,19 +327,20 @@ def _install() -> None:
         if _installed:
             return
         _installed = True
-        # The exit flush must run while threads can still be started and the
-        # thread pools of asyncio/concurrent.futures still take work, i.e. before
-        # threading's shutdown joins threads and before atexit handlers run.
+        # The early flush runs while the thread pools of asyncio/concurrent.futures
+        # still take work, i.e. before threading's shutdown joins threads:
         # threading._register_atexit callbacks run first, newest first; importing
         # concurrent.futures.thread here guarantees its own hook is older than ours.
+        # The final shutdown runs from atexit, after non-daemon threads were joined;
+        # the worker and exporter threads are daemons and still run then.
         import concurrent.futures.thread  # noqa: F401
 
         register_early = getattr(threading, "_register_atexit", None)
-        try:
-            if register_early is None:
-                raise RuntimeError("threading._register_atexit unavailable")
-            register_early(_at_exit)
-        except RuntimeError:  # interpreter already shutting down, or no private hook
-            atexit.register(_at_exit)
+        if register_early is not None:
+            try:
+                register_early(_at_threading_exit)
+            except RuntimeError:  # threads are being joined already: atexit only
+                pass
+        atexit.register(_at_exit)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -9,7 +9,9 @@ import dataclasses
 import itertools
 import os
 import platform
+import select
 import socket
+import sys
 import threading
 import time
 from types import MappingProxyType
@@ -17,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.resources import Resource
 
-from fapilog._diagnostics import reporter
+from fapilog._diagnostics import flush_at_exit, reporter
 from fapilog.config import Settings
 from fapilog.exporters._registry import resolve_exporters
 from fapilog.pipeline import _capture, _lifecycle
 from fapilog.pipeline._batch import AsyncBatchProcessor, BatchOptions, estimate_size
 from fapilog.pipeline._materialize import materialize_batch
-from fapilog.pipeline._stats import Accounting, PipelineStats
+from fapilog.pipeline._stats import NOT_LOSS, Accounting, PipelineStats, loss_line
 from fapilog.processors._builtin import (
     BaggageProcessor,
     BoundContextProcessor,
@@ -109,7 +111,10 @@ def default_resource(settings: Settings) -> Resource:
         }
     )
     explicit = {"service.name": settings.service_name} if settings.service_name else {}
-    return detected.merge(Resource.create(explicit))
+    try:
+        return detected.merge(Resource.create(explicit))
+    except RuntimeError:  # its detectors' thread pool refuses work at interpreter exit
+        return detected.merge(Resource(explicit))
 
 
 class Pipeline:
@@ -184,6 +189,11 @@ class Pipeline:
         self._companions: list[Callable[[int], object]] = []
         self._companion_threads: list[threading.Thread] = []
         self._shutdown_result: bool | None = None
+        self._shutdown_fut: concurrent.futures.Future[bool] | None = None
+        self._shutdown_deadline = 0.0
+        # Reentrant: a signal handler may finish a shutdown the same thread is inside.
+        self._end_lock = threading.RLock()
+        self._told_teardown = False
         self._closed = False
         # Set by the SIGTERM hook once termination began (see _lifecycle): every event
         # is then flushed before the logging call returns.
@@ -217,10 +227,23 @@ class Pipeline:
         self._batch: AsyncBatchProcessor | None = None
 
     def _start_worker(self) -> None:
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=self._thread_main, name=f"fapilog-worker-{self._serial}", daemon=True
         )
-        self._thread.start()
+        try:
+            if _lifecycle.finalizing():  # a thread started now would never run
+                raise RuntimeError("the interpreter is finalizing")
+            thread.start()
+        except RuntimeError as exc:  # no new threads at interpreter shutdown (3.12)
+            # Never raise into a log call: the pipeline is closed from the start, so
+            # every event is counted as an after_shutdown drop.
+            self._closed = True
+            self._shutdown_result = False
+            self._refresh_gate()
+            _lifecycle.unregister(self)
+            reporter.report(f"no_worker:{self._serial}", f"pipeline not started: {exc}")
+            return
+        self._thread = thread
         self._ready.wait()
 
     def _after_fork(self) -> None:
@@ -273,7 +296,8 @@ class Pipeline:
         if self._capacity < 0:
             if _capture.capture(self, rec):
                 return
-            if self._closed:
+            if self._closed or (self._flush_on_write and _lifecycle.finalizing()):
+                # Shut down, or the interpreter is tearing down (no worker runs now).
                 self._drop_closed()
                 return
         ring = self._ring
@@ -286,10 +310,20 @@ class Pipeline:
 
     def _drop_closed(self) -> None:
         self._acct.caller_drop("after_shutdown")
-        reporter.report(
-            f"after_shutdown:{self._serial}",
-            "event logged to a pipeline that was shut down; dropped and counted",
+        message = (
+            "event logged after the pipeline was shut down (or at interpreter teardown); "
+            "dropped and counted as after_shutdown"
         )
+        if _lifecycle.finalizing():
+            # No thread runs any more (not even the diagnostics writer): say it here,
+            # once, if stderr takes it without blocking.
+            if not self._told_teardown:
+                self._told_teardown = True
+                _write_now(f"fapilog: {message}\n")
+            return
+        reporter.report(f"after_shutdown:{self._serial}", message)
+        if _lifecycle.exiting():  # the process may end before the writer gets to it
+            flush_at_exit()
 
     def _overflow(self, rec: Captured) -> None:
         ring = self._ring
@@ -615,37 +649,98 @@ class Pipeline:
             if self._closed:
                 return deadline, None
             self._closed = True
+            self._shutdown_deadline = deadline
             self._refresh_gate()  # later calls are counted as after_shutdown drops
-        for undo in reversed(self._on_shutdown):
-            try:
-                undo()
-            except Exception as exc:
-                reporter.report("restore", f"restoring state at shutdown failed: {exc!r}")
-        self._on_shutdown.clear()
+        if not _lifecycle.exiting():
+            # During interpreter exit the pipeline stays in place (the default one too):
+            # a late call is then counted as an after_shutdown drop, where a fresh
+            # zero-config pipeline would take events that nothing flushes any more.
+            for undo in reversed(self._on_shutdown):
+                try:
+                    undo()
+                except Exception as exc:
+                    reporter.report("restore", f"restoring state at shutdown failed: {exc!r}")
+            self._on_shutdown.clear()
         self._start_companions(deadline)
         if self._loop is None:
             return deadline, None
         fut = asyncio.run_coroutine_threadsafe(self._shutdown_inner(deadline), self._loop)
+        self._shutdown_fut = fut
         self._wake_worker()
         with self._space:
             self._space.notify_all()
         return deadline, fut
 
     def _end_shutdown(self, ok: bool) -> bool:
-        leftover = len(self._ring)
-        self._ring.clear()
-        lost = self._acct.close_books("shutdown", leftover)
-        if lost:
-            reporter.report(
-                f"shutdown:{self._serial}",
-                f"shutdown timed out; {lost} undelivered event(s) counted as dropped",
+        """Close the books, report any loss in one line; once, whoever gets here first."""
+        with self._end_lock:
+            if self._shutdown_result is not None:
+                return self._shutdown_result
+            leftover = len(self._ring)
+            self._ring.clear()
+            lost = self._acct.close_books("shutdown", leftover)
+            self._stopping = True
+            self._wake_worker()
+            self._wake_waiters()
+            _lifecycle.unregister(self)
+            final = self.stats()
+            self._shutdown_result = ok and lost == 0 and not _losses(final)
+            self._report_loss(final)
+            return self._shutdown_result
+
+    def _in_progress_shutdown(self) -> concurrent.futures.Future[bool] | None:
+        """The worker's part of a shutdown another call began and nobody finished yet."""
+        if self._shutdown_result is not None:
+            return None
+        return self._shutdown_fut
+
+    def _report_loss(self, final: PipelineStats) -> None:
+        """One line on stderr when events were lost: counts as in ``stats()``, and fixes."""
+        names = ", ".join(e.name for e in self.exporters) or "no exporters"
+        line = loss_line(
+            f"pipeline #{self._serial} [{names}]",
+            final,
+            self._loss_hints(final),
+            self._loss_fixes(),
+        )
+        if line is not None:
+            reporter.report(f"loss:{self._serial}", line)
+
+    def _loss_fixes(self) -> dict[str, str]:
+        """The likely fix of each pipeline-wide drop reason under these settings."""
+        s = self.settings
+        if s.overflow == "block":
+            full = (
+                f"buffer full: raise block_timeout_ms ({s.block_timeout_ms}) or "
+                f"max_queue_size ({s.max_queue_size}); on an event loop use the awaitable "
+                "log.ainfo(...) twins, which wait instead of dropping"
             )
-        self._stopping = True
-        self._wake_worker()
-        self._wake_waiters()
-        _lifecycle.unregister(self)
-        self._shutdown_result = ok and lost == 0
-        return self._shutdown_result
+        else:
+            full = f"buffer full: raise max_queue_size ({s.max_queue_size}) or use overflow=block"
+        return {
+            "queue_full": full,
+            "export_backlog": (
+                "an exporter fell behind: raise max_queue_size / max_queue_bytes or use "
+                "overflow=block"
+            ),
+            "shutdown": (
+                f"undelivered when shutdown_timeout_ms ({s.shutdown_timeout_ms}) ran out: "
+                "raise it if the destination is just slow"
+            ),
+            "after_shutdown": "logged after shutdown: shut down later, or not before exit",
+            "processor_error": "a processor raised: see its earlier fapilog: line",
+        }
+
+    def _loss_hints(self, final: PipelineStats) -> dict[str, str]:
+        """Per exporter that lost events: what most likely went wrong and the fix."""
+        hints: dict[str, str] = {}
+        lanes = list(final.exporters.items())
+        for exporter, (name, lane) in zip(self.exporters, lanes, strict=False):
+            if not lane.dropped_total:
+                continue
+            error = self._acct.lanes[name].last_error if name in self._acct.lanes else ""
+            hints[name] = _exporter_hint(exporter, lane.exported, error)
+        return hints
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush, stop the worker and close the exporters, within ``timeout`` seconds.
@@ -663,11 +758,18 @@ class Pipeline:
         self._check_not_worker("shutdown")
         deadline, fut = self._begin_shutdown(timeout)
         if fut is None:
-            self._join_companions(deadline)
-            return self._shutdown_result if self._shutdown_result is not None else True
+            # Already closed. A shutdown still under way (another thread's, or the one
+            # this signal handler interrupted) is waited for, within its own bound.
+            fut = self._in_progress_shutdown()
+            if fut is None:
+                self._join_companions(deadline)
+                return self._shutdown_result if self._shutdown_result is not None else True
+            deadline = self._shutdown_deadline
         try:
             ok = fut.result(max(0.0, deadline - time.monotonic()))
         except concurrent.futures.TimeoutError:
+            ok = False
+        except concurrent.futures.CancelledError:
             ok = False
         result = self._end_shutdown(ok)
         if self._thread is not None:
@@ -679,11 +781,14 @@ class Pipeline:
         """Awaitable :meth:`shutdown`; never blocks the calling event loop."""
         deadline, fut = self._begin_shutdown(timeout)
         if fut is None:
-            await asyncio.to_thread(self._join_companions, deadline)
-            return self._shutdown_result if self._shutdown_result is not None else True
+            fut = self._in_progress_shutdown()
+            if fut is None:
+                await asyncio.to_thread(self._join_companions, deadline)
+                return self._shutdown_result if self._shutdown_result is not None else True
+            deadline = self._shutdown_deadline
         try:
             ok = await asyncio.wait_for(
-                asyncio.wrap_future(fut), max(0.0, deadline - time.monotonic())
+                asyncio.shield(asyncio.wrap_future(fut)), max(0.0, deadline - time.monotonic())
             )
         except TimeoutError:
             ok = False
@@ -758,6 +863,52 @@ def _keeps_size(processor: Processor) -> bool:
     read from the class itself: a subclass may do more.
     """
     return bool(type(processor).__dict__.get("_fapilog_keeps_size", False))
+
+
+def _write_now(text: str) -> None:
+    """Write ``text`` to stderr's descriptor if that cannot block; else drop it."""
+    try:
+        fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
+        data = text.encode("utf-8", "backslashreplace")
+        if len(data) <= getattr(select, "PIPE_BUF", 512) and select.select([], [fd], [], 0)[1]:
+            os.write(fd, data)
+    except Exception:  # closed, not a descriptor, no select: nothing left to tell
+        pass
+
+
+def _losses(stats: PipelineStats) -> int:
+    return sum(n for reason, n in stats.dropped.items() if reason not in NOT_LOSS)
+
+
+def _exporter_hint(exporter: Exporter, exported: int, error: str) -> str:
+    """What most likely kept ``exporter`` from delivering, and the fix, in a phrase.
+
+    Duck-typed on what the built-in exporters expose (an OTLP exporter's
+    ``options.display_endpoint``, credentials masked; a file exporter's ``path``).
+    """
+    name = exporter.name or type(exporter).__name__
+    if len(error) > 200:
+        error = error[:199] + "…"
+    last = f" (last error: {error})" if error else ""
+    endpoint = getattr(getattr(exporter, "options", None), "display_endpoint", None)
+    if isinstance(endpoint, str) and name.startswith("otlp"):
+        if exported == 0:  # the cause was reported in full when the first attempt failed
+            return (
+                f"collector unreachable at {endpoint}: start it or set OTEL_EXPORTER_OTLP_ENDPOINT"
+            )
+        return f"collector at {endpoint} refused or was too slow{last}"
+    path = getattr(exporter, "path", None)
+    if isinstance(path, os.PathLike) and not _writable(os.fspath(path)):
+        return f"file path not writable: {os.fspath(path)}{last}"
+    return f"exporter {name!r} did not deliver{last}" if error else ""
+
+
+def _writable(path: str) -> bool:
+    """Whether ``path`` can be appended to (or created in its directory)."""
+    if os.path.exists(path):
+        return os.access(path, os.W_OK)
+    parent = os.path.dirname(path) or "."
+    return os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK)
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["Accounting", "ExporterStats", "LaneCounters", "PipelineStats"]
+__all__ = [
+    "NOT_LOSS",
+    "Accounting",
+    "ExporterStats",
+    "LaneCounters",
+    "PipelineStats",
+    "loss_line",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +99,7 @@ class PipelineStats:
 class LaneCounters:
     """Per-exporter counters; mutated only under the owning :class:`Accounting` lock."""
 
-    __slots__ = ("dropped", "exported", "in_flight", "received", "retries")
+    __slots__ = ("dropped", "exported", "in_flight", "last_error", "received", "retries")
 
     def __init__(self) -> None:
         self.received = 0
@@ -100,6 +107,8 @@ class LaneCounters:
         self.in_flight = 0
         self.retries = 0
         self.dropped: Counter[str] = Counter()
+        #: The exporter's most recent failure reason (for the loss report), or "".
+        self.last_error = ""
 
     def snapshot(self) -> ExporterStats:
         return ExporterStats(
@@ -181,3 +190,44 @@ class Accounting:
                     {name: lane.snapshot() for name, lane in self.lanes.items()}
                 ),
             )
+
+
+#: Drop reasons that are decisions, not losses: a processor filtered the event out.
+NOT_LOSS = frozenset({"filtered"})
+
+
+def loss_line(
+    label: str,
+    stats: PipelineStats,
+    hints: Mapping[str, str],
+    fixes: Mapping[str, str],
+) -> str | None:
+    """One line telling what a pipeline lost, where, and the likely fix; None if nothing.
+
+    The counts are those of ``stats`` (pipeline-wide reasons, then each exporter's);
+    ``filtered`` alone is not a loss.
+
+    Args:
+        label: names the pipeline, e.g. ``"pipeline #1 [otlp]"``.
+        stats: the final snapshot.
+        hints: per exporter name, what most likely went wrong there and its fix.
+        fixes: per pipeline-wide reason (``queue_full``...), the likely fix.
+    """
+    lost = {r: n for r, n in stats.dropped.items() if n and r not in NOT_LOSS}
+    if not lost:
+        return None
+    total = sum(lost.values())
+    parts = [
+        f"{label}: {total:,} of {stats.emitted:,} event(s) not delivered",
+        "dropped " + ", ".join(f"{r}={n:,}" for r, n in sorted(stats.dropped.items()) if n),
+    ]
+    for name, lane in stats.exporters.items():
+        dropped = {r: n for r, n in lane.dropped.items() if n}
+        if dropped:
+            what = ", ".join(f"{r}={n:,}" for r, n in sorted(dropped.items()))
+            parts.append(f"{name} {what} of {lane.received:,}")
+    fix = [fixes[r] for r in sorted(lost) if fixes.get(r)]
+    fix.extend(hint for name, hint in hints.items() if hint and name in stats.exporters)
+    if fix:
+        parts.append("likely fix: " + "; ".join(dict.fromkeys(fix)))
+    return " | ".join(parts)
