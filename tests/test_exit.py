@@ -265,7 +265,7 @@ def test_multiprocessing_children_flush_at_their_exit(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[0] == "[0, 0, 0]"
-    assert len(out.read_text().splitlines()) == 3000
+    assert len([line for line in out.read_text().splitlines() if line]) == 3000
 
 
 # -- SIGTERM during a shutdown in progress ---------------------------------------------------
@@ -344,7 +344,12 @@ def test_pool_workers_terminated_at_exit_still_deliver(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["28"]
-    assert len(out.read_text().splitlines()) == 40_000
+    # Set of (task, i): several processes append to one file; the file exporter may
+    # put an empty line before its first record when it opens the file while another
+    # process is halfway through a write.
+    records = [json.loads(line) for line in out.read_text().splitlines() if line]
+    assert len(records) == 40_000
+    assert len({(r["attributes"]["k"], r["attributes"]["i"]) for r in records}) == 40_000
 
 
 # -- loss is always visible --------------------------------------------------------------------

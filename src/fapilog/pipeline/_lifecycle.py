@@ -78,6 +78,9 @@ _exiting = False
 _exited = False
 _exit_spent: dict[int, float] = {}
 
+# A SIGTERM that arrived while this thread was inside a shutdown: delivered on its return.
+_pending_signal: int | None = None
+
 
 def live_pipelines() -> list[Pipeline]:
     """Pipelines that have not been shut down, oldest first."""
@@ -193,9 +196,15 @@ def _spend(seconds: float) -> None:
 def _flush_all_then_die(signum: int) -> None:
     """Flush every live pipeline within the budget, then die of ``signum``.
 
-    A shutdown already under way (``shutdown()`` called by the application, or the
-    exit shutdown this handler interrupted) is let finish within its own bound.
+    A shutdown already under way is let finish within its own bound: one on another
+    thread is waited for; one this handler interrupted (on this thread) cannot be, so
+    the handler returns to it and the process dies of ``signum`` as soon as it returns
+    (:func:`shutdown_returned`).
     """
+    global _pending_signal
+    if any(p._shutting_down_on_this_thread() for p in live_pipelines()):
+        _pending_signal = signum
+        return
     start = time.monotonic()
     deadline = start + max(0.0, _budget_left())
     for pipeline in reversed(live_pipelines()):
@@ -207,6 +216,18 @@ def _flush_all_then_die(signum: int) -> None:
     flush_at_exit()  # the loss line, if any: no atexit hook runs after this
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
+
+
+def shutdown_returned() -> None:
+    """Called when a ``shutdown()`` returns: die now of a signal deferred for it."""
+    global _pending_signal
+    signum = _pending_signal
+    if signum is None:
+        return
+    if any(p._shutting_down_on_this_thread() for p in live_pipelines()):
+        return  # an enclosing shutdown is still running on this thread
+    _pending_signal = None
+    _flush_all_then_die(signum)
 
 
 def _arm(pipeline: Pipeline) -> None:
@@ -308,11 +329,13 @@ def _at_exit() -> None:
 
 def _after_fork_in_child() -> None:
     global _install_lock, _budget_lock, _terminating, _budget_spent, _exiting, _exited
+    global _pending_signal
     _install_lock = threading.Lock()
     _budget_lock = threading.Lock()
     was_terminating, _terminating, _budget_spent = _terminating, False, 0.0
     _exiting = _exited = False
     _exit_spent.clear()
+    _pending_signal = None
     for pipeline in live_pipelines():
         if was_terminating:
             pipeline._set_flush_on_write(False)

@@ -191,6 +191,7 @@ class Pipeline:
         self._shutdown_result: bool | None = None
         self._shutdown_fut: concurrent.futures.Future[bool] | None = None
         self._shutdown_deadline = 0.0
+        self._shutdown_thread: int | None = None  # the thread inside shutdown(), if any
         # Reentrant: a signal handler may finish a shutdown the same thread is inside.
         self._end_lock = threading.RLock()
         self._told_teardown = False
@@ -214,8 +215,9 @@ class Pipeline:
         self._ring: collections.deque[Captured] = collections.deque()
         self._capacity = self._max_queue
         self._acct = Accounting(self._ring.__len__)
-        self._state_lock = threading.Lock()
-        self._space = threading.Condition(threading.Lock())
+        # Reentrant for the same reason as the accounting lock (the SIGTERM hook).
+        self._state_lock = threading.RLock()
+        self._space = threading.Condition(threading.RLock())
         self._space_waiters = 0
         self._async_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -650,6 +652,7 @@ class Pipeline:
                 return deadline, None
             self._closed = True
             self._shutdown_deadline = deadline
+            self._shutdown_thread = threading.get_ident()
             self._refresh_gate()  # later calls are counted as after_shutdown drops
         if not _lifecycle.exiting():
             # During interpreter exit the pipeline stays in place (the default one too):
@@ -689,10 +692,27 @@ class Pipeline:
             return self._shutdown_result
 
     def _in_progress_shutdown(self) -> concurrent.futures.Future[bool] | None:
-        """The worker's part of a shutdown another call began and nobody finished yet."""
+        """The worker's part of a shutdown another thread began and nobody finished yet.
+
+        That thread may be between closing the pipeline and handing the work to the
+        worker: wait (within its deadline) for the hand-over.
+        """
+        while (
+            self._shutdown_result is None
+            and self._shutdown_fut is None
+            and self._shutdown_thread is not None
+            and self._loop is not None
+            and time.monotonic() < self._shutdown_deadline
+        ):
+            time.sleep(0.001)
         if self._shutdown_result is not None:
             return None
         return self._shutdown_fut
+
+    def _shutting_down_on_this_thread(self) -> bool:
+        """Whether this thread is inside this pipeline's shutdown (a signal handler
+        running on top of it must let it finish rather than wait for itself)."""
+        return self._shutdown_thread == threading.get_ident()
 
     def _report_loss(self, final: PipelineStats) -> None:
         """One line on stderr when events were lost: counts as in ``stats()``, and fixes."""
@@ -756,6 +776,17 @@ class Pipeline:
             True when every event was delivered and every exporter closed cleanly.
         """
         self._check_not_worker("shutdown")
+        try:
+            return self._shutdown(timeout)
+        finally:
+            self._left_shutdown()
+
+    def _left_shutdown(self) -> None:
+        if self._shutdown_thread == threading.get_ident():
+            self._shutdown_thread = None
+            _lifecycle.shutdown_returned()
+
+    def _shutdown(self, timeout: float | None) -> bool:
         deadline, fut = self._begin_shutdown(timeout)
         if fut is None:
             # Already closed. A shutdown still under way (another thread's, or the one
@@ -779,6 +810,12 @@ class Pipeline:
 
     async def ashutdown(self, timeout: float | None = None) -> bool:
         """Awaitable :meth:`shutdown`; never blocks the calling event loop."""
+        try:
+            return await self._ashutdown(timeout)
+        finally:
+            self._left_shutdown()
+
+    async def _ashutdown(self, timeout: float | None = None) -> bool:
         deadline, fut = self._begin_shutdown(timeout)
         if fut is None:
             fut = self._in_progress_shutdown()

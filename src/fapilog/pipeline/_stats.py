@@ -131,7 +131,9 @@ class Accounting:
 
     def __init__(self, ring_len: Callable[[], int]) -> None:
         self._ring_len = ring_len
-        self.lock = threading.Lock()
+        # Reentrant: the SIGTERM hook runs on the main thread, maybe while the frame it
+        # interrupted holds the lock; it may then shut the pipeline down (and count).
+        self.lock = threading.RLock()
         self.taken = 0
         self.processing = 0
         self.staged = 0
