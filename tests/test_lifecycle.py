@@ -352,3 +352,26 @@ def test_a_child_forked_after_the_signal_starts_with_buffering_again() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["parent True True", "child False False True"]
+
+
+def test_second_shutdown_waits_for_the_one_in_progress() -> None:
+    """shutdown() while another thread's shutdown is still flushing waits for it (within
+    that shutdown's bound) and returns its result, instead of True at once."""
+    import threading
+
+    from support import GatedExporter
+
+    exporter = GatedExporter()
+    pipeline = Pipeline(exporters=[exporter], schedule_delay_ms=1)
+    pipeline.get_logger("x").info("slow to deliver")
+    assert exporter.entered.wait(5)
+    results: list[bool] = []
+    first = threading.Thread(target=lambda: results.append(pipeline.shutdown(timeout=10)))
+    first.start()
+    while pipeline._shutdown_fut is None:  # the first shutdown handed over to the worker
+        time.sleep(0.001)
+    threading.Timer(0.2, exporter.gate.set).start()
+    second = pipeline.shutdown(timeout=0)
+    assert [e.body for e in exporter.events] == ["slow to deliver"]
+    first.join(5)
+    assert second is True and results == [True]
