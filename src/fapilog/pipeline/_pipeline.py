@@ -759,7 +759,8 @@ class Pipeline:
             if not lane.dropped_total:
                 continue
             error = self._acct.lanes[name].last_error if name in self._acct.lanes else ""
-            hints[name] = _exporter_hint(exporter, lane.exported, error)
+            refused = bool({"failed", "rejected"} & set(lane.dropped))
+            hints[name] = _exporter_hint(exporter, lane.exported, error, refused=refused)
         return hints
 
     def shutdown(self, timeout: float | None = None) -> bool:
@@ -917,7 +918,7 @@ def _losses(stats: PipelineStats) -> int:
     return sum(n for reason, n in stats.dropped.items() if reason not in NOT_LOSS)
 
 
-def _exporter_hint(exporter: Exporter, exported: int, error: str) -> str:
+def _exporter_hint(exporter: Exporter, exported: int, error: str, *, refused: bool) -> str:
     """What most likely kept ``exporter`` from delivering, and the fix, in a phrase.
 
     Duck-typed on what the built-in exporters expose (an OTLP exporter's
@@ -929,7 +930,7 @@ def _exporter_hint(exporter: Exporter, exported: int, error: str) -> str:
     last = f" (last error: {error})" if error else ""
     endpoint = getattr(getattr(exporter, "options", None), "display_endpoint", None)
     if isinstance(endpoint, str) and name.startswith("otlp"):
-        if exported == 0:  # the cause was reported in full when the first attempt failed
+        if exported == 0 and not refused:  # the cause was told at the first failure
             return (
                 f"collector unreachable at {endpoint}: start it or set OTEL_EXPORTER_OTLP_ENDPOINT"
             )
