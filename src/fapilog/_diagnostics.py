@@ -211,6 +211,8 @@ class Reporter:
             writer = self._writer
             if writer is not None and writer.is_alive():
                 return True
+            if sys.is_finalizing():  # Thread.start() may wait forever during teardown
+                return False
             writer = threading.Thread(target=self._run, name="fapilog-diagnostics", daemon=True)
             try:
                 writer.start()

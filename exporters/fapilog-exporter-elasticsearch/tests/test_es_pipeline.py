@@ -116,7 +116,7 @@ def test_rejected_documents_are_counted_and_reported_once(
     )
     pipeline = pipeline_for(server)
     emit(pipeline, 40)
-    assert pipeline.shutdown(timeout=10)
+    assert not pipeline.shutdown(timeout=10), "events were lost: shutdown() says so"
     stats = pipeline.stats()
     assert stats.exported == 36
     assert dict(stats.dropped) == {"export_rejected": 4}
@@ -140,7 +140,7 @@ def test_auth_failures_drop_the_batch_without_retrying(
         options = {"username": "a", "password": "b"} if "basic" in server_options else {}
         pipeline = pipeline_for(server, **options)
         emit(pipeline, 5)
-        assert pipeline.shutdown(timeout=10)
+        assert not pipeline.shutdown(timeout=10), "events were lost: shutdown() says so"
     stats = pipeline.stats()
     assert dict(stats.dropped) == {"export_failed": 5}
     assert stats.exporters["elasticsearch"].retries == 0

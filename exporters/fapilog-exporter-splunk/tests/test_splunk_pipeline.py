@@ -126,7 +126,7 @@ def test_a_busy_storm_is_retried_honouring_retry_after_without_loss(server: HECS
 def test_an_index_hec_refuses_is_counted_as_rejected_and_not_retried(server: HECServer) -> None:
     pipeline = pipeline_for(server, index="forbidden")
     emit(pipeline, 6)
-    assert pipeline.shutdown(timeout=10)
+    assert not pipeline.shutdown(timeout=10), "events were lost: shutdown() says so"
     stats = pipeline.stats()
     assert dict(stats.dropped) == {"export_rejected": 6}
     assert stats.exporters["splunk_hec"].retries == 0
@@ -139,7 +139,7 @@ def test_a_refused_token_is_counted_as_failed_and_reported_without_the_secret(
 ) -> None:
     pipeline = pipeline_for(server, token="1234abcd-0000-0000-0000-unknowntoken")
     emit(pipeline, 5)
-    assert pipeline.shutdown(timeout=10)
+    assert not pipeline.shutdown(timeout=10), "events were lost: shutdown() says so"
     stats = pipeline.stats()
     assert dict(stats.dropped) == {"export_failed": 5}
     assert stats.exporters["splunk_hec"].retries == 0
@@ -156,7 +156,7 @@ def test_an_oversized_record_is_dropped_and_counted_while_the_rest_arrive(
     log.info("small")
     log.info("huge", blob="z" * 10_000)
     log.info("small again")
-    assert pipeline.shutdown(timeout=10)
+    assert not pipeline.shutdown(timeout=10), "events were lost: shutdown() says so"
     stats = pipeline.stats()
     assert stats.exported == 2
     assert dict(stats.dropped) == {"export_rejected": 1}
@@ -182,7 +182,7 @@ def test_retries_give_up_at_the_pipeline_export_timeout_and_count_the_loss(
     server.script([Busy()] * 1000)
     pipeline = pipeline_for(server, export_timeout_ms=800)
     emit(pipeline, 4)
-    assert pipeline.shutdown(timeout=10)
+    assert not pipeline.shutdown(timeout=10), "events were lost: shutdown() says so"
     stats = pipeline.stats()
     assert dict(stats.dropped) == {"export_retry_exhausted": 4}
     assert_identity(stats)

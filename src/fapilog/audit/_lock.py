@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import time
 import weakref
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -86,13 +87,27 @@ def _close_quietly(fd: int) -> None:
         pass
 
 
+#: How long a writer that found the lock taken waits for the holder to record its pid.
+_PID_WAIT = 0.5
+
+
 def _holder(path: Path) -> str:
-    """Who holds the lock, as far as the lock file says (``held by pid N``)."""
-    try:
-        info = orjson.loads(path.read_bytes())
-        pid = int(info["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return "held by a process that has not recorded its pid yet"
+    """Who holds the lock, as far as the lock file says (``held by pid N``).
+
+    The holder writes its pid just after taking the lock: a writer that lost the race
+    by a moment waits up to :data:`_PID_WAIT` seconds for it, for a message that names
+    the process.
+    """
+    deadline = time.monotonic() + _PID_WAIT
+    while True:
+        try:
+            info = orjson.loads(path.read_bytes())
+            pid = int(info["pid"])
+            break
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() >= deadline:
+                return "held by a process that has not recorded its pid yet"
+            time.sleep(0.01)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
