@@ -412,3 +412,9 @@ def test_a_failed_configure_leaves_the_previous_default_in_place() -> None:
     fapilog.get_logger("app").info("still here")
     assert good.flush(5)
     assert [e.body for e in exporter.events] == ["still here"]
+
+
+def test_a_pipeline_built_directly_rejects_a_non_processor() -> None:
+    """Pipeline(...) checks processors= as configure() does, naming the object and the fix."""
+    with pytest.raises(TypeError, match=r"'object' is not a processor; subclass fapilog.Processor"):
+        fapilog.Pipeline(processors=[object()])

@@ -21,7 +21,7 @@ from opentelemetry.sdk.resources import Resource
 
 from fapilog._diagnostics import flush_at_exit, reporter
 from fapilog.config import Settings
-from fapilog.exporters._registry import resolve_exporters
+from fapilog.exporters._registry import resolve_exporters, resolve_processors
 from fapilog.pipeline import _capture, _lifecycle
 from fapilog.pipeline._batch import AsyncBatchProcessor, BatchOptions, estimate_size
 from fapilog.pipeline._materialize import materialize_batch
@@ -171,7 +171,7 @@ class Pipeline:
         # After the enrichers (so bound context and baggage are redacted too), before
         # user processors (so they, and every exporter, only see redacted data).
         builtin.extend(_protection_processors(settings))
-        self.processors: list[Processor] = [*builtin, *(processors or ())]
+        self.processors: list[Processor] = [*builtin, *resolve_processors(processors)]
         self.exporters: list[Exporter] = resolve_exporters(
             settings.exporters if exporters is None else exporters, settings
         )
