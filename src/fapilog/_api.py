@@ -151,13 +151,9 @@ def configure_from_environment(
         ConfigTypeError: a processor is not a processor.
     """
     checked = resolve_processors(processors)
-    pipeline = _from_environment(exporters=exporters, processors=checked, resource=resource)
-    with _lock:
-        previous = _DEFAULT.pipeline
-        _install(pipeline)
-    if isinstance(previous, Pipeline):
-        previous.shutdown()
-    return pipeline
+    return _make_default(
+        _from_environment(exporters=exporters, processors=checked, resource=resource)
+    )
 
 
 def _from_environment(
@@ -257,9 +253,13 @@ def configure(
             :class:`TypeError`).
     """
     checked = resolve_processors(processors)
-    pipeline = Pipeline(
-        settings, exporters=exporters, processors=checked, resource=resource, **overrides
+    return _make_default(
+        Pipeline(settings, exporters=exporters, processors=checked, resource=resource, **overrides)
     )
+
+
+def _make_default(pipeline: Pipeline) -> Pipeline:
+    """Make ``pipeline`` the default one, then shut the previous one down."""
     with _lock:
         previous = _DEFAULT.pipeline
         _install(pipeline)

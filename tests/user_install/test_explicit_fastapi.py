@@ -7,14 +7,20 @@ once. The stdlib record of each request and uvicorn's own final lines must arriv
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from user_install_support import ROOT, UserVenv, block_with, split_command, terminate
+from user_install_support import (
+    ROOT,
+    UserVenv,
+    block_with,
+    free_port,
+    split_command,
+    terminate,
+    wait_until_listening,
+)
 
 if TYPE_CHECKING:
     from fapilog.testing import CollectedLog, RotelCollector
@@ -42,9 +48,7 @@ def served(
     env, argv = split_command(commands()[1])
     assert set(env) == {"OTEL_SERVICE_NAME", "OTEL_LOGS_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT"}
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.grpc_endpoint
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     collector.reset()
     process = subprocess.Popen(
         [str(venv.bin / argv[0]), *argv[1:]],
@@ -55,15 +59,7 @@ def served(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                assert process.poll() is None, process.communicate()[1][-3000:]
-                assert time.monotonic() < deadline, "the app did not start"
-                time.sleep(0.1)
+        wait_until_listening(process, port)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as c:
             for n in ORDERS:
                 response = c.get(f"/orders/{n}", headers={"x-request-id": f"req-{n}"})

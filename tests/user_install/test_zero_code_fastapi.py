@@ -9,7 +9,6 @@ without ``fapilog[instrument]`` has it.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -17,7 +16,15 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from user_install_support import ROOT, UserVenv, block_with, split_command, terminate
+from user_install_support import (
+    ROOT,
+    UserVenv,
+    block_with,
+    free_port,
+    split_command,
+    terminate,
+    wait_until_listening,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -43,12 +50,6 @@ class Served:
     returncode: int
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def serve(venv: UserVenv, workdir: Path, collector: RotelCollector) -> Served:
     """Start the page's command, send the requests, SIGTERM at once, collect."""
     collector.reset()
@@ -69,16 +70,8 @@ def serve(venv: UserVenv, workdir: Path, collector: RotelCollector) -> Served:
         text=True,
     )
     try:
+        wait_until_listening(process, port)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as c:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=1):
-                        break
-                except OSError:
-                    assert process.poll() is None, process.communicate()[1][-3000:]
-                    assert time.monotonic() < deadline, "the app did not start"
-                    time.sleep(0.1)
             for n in ORDERS:
                 traceparent = f"00-{TRACE_IDS[n]}-b7ad6b7169203331-01"
                 response = c.get(f"/checkout/{n}", headers={"traceparent": traceparent})

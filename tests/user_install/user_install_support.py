@@ -6,8 +6,10 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +151,26 @@ class UserVenv:
         import json
 
         return dict(json.loads(done.stdout))
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_listening(process: subprocess.Popen[str], port: int, timeout: float = 60) -> None:
+    """Wait until ``process`` accepts connections on ``port`` (fails if it exits first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            assert process.poll() is None, process.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the app did not start"
+            time.sleep(0.1)
 
 
 def terminate(process: subprocess.Popen[str], timeout: float = 30) -> tuple[str, str]:
