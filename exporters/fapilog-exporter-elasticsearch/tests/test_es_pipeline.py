@@ -122,6 +122,7 @@ def test_rejected_documents_are_counted_and_reported_once(
     assert dict(stats.dropped) == {"export_rejected": 4}
     assert stats.exporters["elasticsearch"].retries == 0
     assert_identity(stats)
+    assert reporter.flush(5)
     err = capfd.readouterr().err
     assert "document_parsing_exception" in err
 
@@ -144,6 +145,7 @@ def test_auth_failures_drop_the_batch_without_retrying(
     stats = pipeline.stats()
     assert dict(stats.dropped) == {"export_failed": 5}
     assert stats.exporters["elasticsearch"].retries == 0
+    assert reporter.flush(5)
     assert expected in capfd.readouterr().err
 
 

@@ -206,6 +206,7 @@ async def test_ack_disabled_on_the_token_counts_accepted_data_as_delivered_and_s
 ) -> None:
     server.script([Status(400, 14, "ACK is disabled")], kind="ack")
     assert (await make().export(events(2))).ok  # type: ignore[operator]
+    assert reporter.flush(5)
     err = capfd.readouterr().err
     assert "HEC code 14: ACK is disabled" in err
     assert "FAPILOG_SPLUNK_ACK=false" in err
@@ -216,6 +217,7 @@ async def test_ack_on_with_a_token_without_ack_is_delivered_with_a_warning(
 ) -> None:
     assert (await make(token=TOKEN).export(events(2))).ok  # type: ignore[operator]
     assert server.ack_requests() == []
+    assert reporter.flush(5)
     assert "without an ackId although ack=True" in capfd.readouterr().err
 
 

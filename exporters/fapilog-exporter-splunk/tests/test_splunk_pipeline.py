@@ -143,6 +143,7 @@ def test_a_refused_token_is_counted_as_failed_and_reported_without_the_secret(
     stats = pipeline.stats()
     assert dict(stats.dropped) == {"export_failed": 5}
     assert stats.exporters["splunk_hec"].retries == 0
+    assert reporter.flush(5)
     err = capfd.readouterr().err
     assert "HTTP 403, HEC code 4: Invalid token" in err
     assert "unknowntoken" not in err
