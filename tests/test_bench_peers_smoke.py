@@ -7,6 +7,7 @@ ran, drops were counted, ratios and targets were computed, and the page renders.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -30,6 +31,8 @@ DEVNULL_CONTENDERS = {
     "fapilog-0.18",
     "fapilog",
 }
+if importlib.util.find_spec("picologging") is None:  # no wheels for CPython 3.13+
+    DEVNULL_CONTENDERS.discard("picologging")
 OTLP_CONTENDERS = {"otel-handler", "otel-emit", "fapilog"}
 # fapilog 0.18.1 drops events under load even when told not to (see docs/benchmarks.md).
 PEERS_THAT_MAY_DROP = {"fapilog-0.18"}

@@ -16,6 +16,7 @@ Two kinds of destination:
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -353,6 +354,10 @@ SETUPS: dict[str, Callable[[Options], Setup]] = {
     "fapilog": fapilog_v3,
 }
 """Contender name -> setup, in the order rounds run them."""
+
+# picologging ships no wheels for CPython 3.13 and later: there, it is not a contender.
+if importlib.util.find_spec("picologging") is None:
+    del SETUPS["picologging"]
 
 LABELS = {
     "stdlib": "stdlib logging + python-json-logger",

@@ -109,6 +109,14 @@ def make_certs(directory: Path, *, self_signed: bool = False) -> TlsFiles:
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            # Key identifiers, as a real CA issues them: Python 3.13's default TLS
+            # context verifies strictly (VERIFY_X509_STRICT) and refuses certificates
+            # without an Authority Key Identifier.
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                critical=False,
+            )
         )
         if ca:
             builder = builder.add_extension(
