@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from fapilog import Exporter, ExportResult, LogEvent
 
@@ -103,3 +108,26 @@ class AppendFileExporter(Exporter):
         finally:
             os.close(fd)
         return ExportResult.success()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_python(
+    code: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` (dedented) in a fresh interpreter at the repository root.
+
+    The child sees this process's environment without ``FAPILOG_*`` and ``OTEL_*``
+    variables, plus ``env``.
+    """
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("FAPILOG_", "OTEL_"))}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=ROOT,
+    )

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +14,7 @@ import pytest
 
 from fapilog import Pipeline
 from fapilog.pipeline import _lifecycle
+from support import run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,16 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _run(
     code: str, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("FAPILOG_", "OTEL_"))}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-        cwd=ROOT,
-    )
+    return run_python(code, env, timeout)
 
 
 def test_script_that_never_calls_shutdown_leaves_every_line(tmp_path: Path) -> None:
