@@ -10,16 +10,14 @@ from __future__ import annotations
 import subprocess
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 from user_install_support import (
     ROOT,
     UserVenv,
     block_with,
-    free_port,
     split_command,
     terminate,
-    wait_until_listening,
+    uvicorn_serving,
 )
 
 if TYPE_CHECKING:
@@ -48,27 +46,12 @@ def served(
     env, argv = split_command(commands()[1])
     assert set(env) == {"OTEL_SERVICE_NAME", "OTEL_LOGS_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT"}
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.grpc_endpoint
-    port = free_port()
     collector.reset()
-    process = subprocess.Popen(
-        [str(venv.bin / argv[0]), *argv[1:]],
-        cwd=workdir,
-        env=venv.env(**env, UVICORN_PORT=str(port)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_until_listening(process, port)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as c:
-            for n in ORDERS:
-                response = c.get(f"/orders/{n}", headers={"x-request-id": f"req-{n}"})
-                assert response.json() == {"order_id": n}
+    with uvicorn_serving(venv, argv, workdir, **env) as (process, client):
+        for n in ORDERS:
+            response = client.get(f"/orders/{n}", headers={"x-request-id": f"req-{n}"})
+            assert response.json() == {"order_id": n}
         _, stderr = terminate(process)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     for _ in range(150):
         if any(str(r.body).startswith("Finished server process") for r in collector.records()):
             break

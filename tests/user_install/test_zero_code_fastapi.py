@@ -14,16 +14,14 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 from user_install_support import (
     ROOT,
     UserVenv,
     block_with,
-    free_port,
     split_command,
     terminate,
-    wait_until_listening,
+    uvicorn_serving,
 )
 
 if TYPE_CHECKING:
@@ -56,31 +54,16 @@ def serve(venv: UserVenv, workdir: Path, collector: RotelCollector) -> Served:
     spans_before = len(collector.spans())
     env, argv = split_command(commands()[1])
     assert env == {"OTEL_SERVICE_NAME": "shop"}, "the page sets only the service name"
-    port = free_port()
-    process = subprocess.Popen(
-        [str(venv.bin / argv[0]), *argv[1:]],
-        cwd=workdir,
-        env=venv.env(
-            **env,
-            OTEL_EXPORTER_OTLP_ENDPOINT=collector.grpc_endpoint,
-            UVICORN_PORT=str(port),  # uvicorn reads its options from UVICORN_*
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_until_listening(process, port)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as c:
-            for n in ORDERS:
-                traceparent = f"00-{TRACE_IDS[n]}-b7ad6b7169203331-01"
-                response = c.get(f"/checkout/{n}", headers={"traceparent": traceparent})
-                assert response.json() == {"order_id": n}
+    endpoint = collector.grpc_endpoint
+    with uvicorn_serving(venv, argv, workdir, **env, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint) as (
+        process,
+        client,
+    ):
+        for n in ORDERS:
+            traceparent = f"00-{TRACE_IDS[n]}-b7ad6b7169203331-01"
+            response = client.get(f"/checkout/{n}", headers={"traceparent": traceparent})
+            assert response.json() == {"order_id": n}
         _, stderr = terminate(process)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     expected = 5 * len(ORDERS)
     collector.wait_for(expected, timeout=15)
     spans: list[CollectedSpan] = []

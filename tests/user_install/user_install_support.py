@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -11,8 +12,11 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = "Scripts" if os.name == "nt" else "bin"
@@ -171,6 +175,35 @@ def wait_until_listening(process: subprocess.Popen[str], port: int, timeout: flo
             assert process.poll() is None, process.communicate()[1][-3000:]
             assert time.monotonic() < deadline, "the app did not start"
             time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def uvicorn_serving(
+    venv: UserVenv, argv: list[str], cwd: Path, **env: str
+) -> Iterator[tuple[subprocess.Popen[str], httpx.Client]]:
+    """Run a documented uvicorn command line in ``venv`` on a free port, once it listens.
+
+    Yields the process and a client for it; the process is killed on the way out if
+    the test did not end it (:func:`terminate`).
+    """
+    port = free_port()
+    process = subprocess.Popen(
+        [str(venv.bin / argv[0]), *argv[1:]],
+        cwd=cwd,
+        env=venv.env(**env, UVICORN_PORT=str(port)),  # uvicorn reads UVICORN_* options
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_listening(process, port)
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=30, trust_env=False) as client:
+            yield process, client
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def terminate(process: subprocess.Popen[str], timeout: float = 30) -> tuple[str, str]:
