@@ -51,7 +51,8 @@ def documented_install_commands() -> dict[str, list[str]]:
     for doc in DOC_FILES:
         for block in code_blocks(doc, "bash"):
             for line in block.splitlines():
-                line = line.strip()
+                # The trailing comment is not part of the command (bash drops it too).
+                line = line.split(" #", 1)[0].strip()
                 if line.startswith("pip install "):
                     found.setdefault(line, []).append(str(doc.relative_to(ROOT)))
     return found
