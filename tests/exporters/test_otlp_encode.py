@@ -218,15 +218,6 @@ class TestEncode:
         assert record.trace_id == b"\x00" * 15 + b"\x01"
         assert record.span_id == b"\x00" * 6 + b"\xab\xcd"
 
-    def test_scopes_differing_only_in_unset_versus_empty_share_one_scope_logs(self) -> None:
-        """OTLP sends None and "" alike, so such scopes are one group on the wire."""
-        a = InstrumentationScope("shop", None, None, {"k": 1})
-        b = InstrumentationScope("shop", "", "", {"k": 1})
-        request = encode([event("1", instrumentation_scope=a), event("2", instrumentation_scope=b)])
-        [resource_logs] = request.resource_logs
-        [scope_logs] = resource_logs.scope_logs
-        assert [r.body.string_value for r in scope_logs.log_records] == ["1", "2"]
-
     def test_events_are_grouped_by_resource_then_scope_in_first_seen_order(self) -> None:
         """One ResourceLogs per resource, one ScopeLogs per scope, records in batch order."""
         r1, r2 = Resource({"service.name": "a"}), Resource({"service.name": "b"})

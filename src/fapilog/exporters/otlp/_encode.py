@@ -210,20 +210,6 @@ def _scope_logs(scope: SdkScope | None) -> ScopeLogs:
 # -- grouping ----------------------------------------------------------------------
 
 
-def _same_scope(a: SdkScope, b: SdkScope) -> bool:
-    """Whether two scopes encode to the same ``InstrumentationScope`` message.
-
-    OTLP has no "unset" version or schema URL: ``None`` and ``""`` are both sent as
-    the empty string, so scopes that differ only there share one ``ScopeLogs``.
-    """
-    return (
-        a.name == b.name
-        and (a.version or "") == (b.version or "")
-        and (a.schema_url or "") == (b.schema_url or "")
-        and a.attributes == b.attributes
-    )
-
-
 class _Groups(Generic[_R, _S]):
     """Distinct resources and scopes of one batch, each encoded once.
 
@@ -264,9 +250,7 @@ class _Groups(Generic[_R, _S]):
         index = self._scope_ids.get(id(scope))
         if index is None:
             for i, known in enumerate(self.scopes):
-                if known is scope or (
-                    known is not None and scope is not None and _same_scope(known, scope)
-                ):
+                if known is scope or (known is not None and scope is not None and known == scope):
                     index = i
                     break
             else:
