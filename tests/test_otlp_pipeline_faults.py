@@ -202,7 +202,10 @@ def test_retries_give_up_at_the_export_timeout(server: FaultServer, protocol: st
     emit(pipeline, 4)
     finish(pipeline)  # drops: shutdown() reports the loss
     stats = pipeline.stats()
-    assert dict(stats.dropped) == {"export_retry_exhausted": 4}
+    # The deadline falls between two attempts (retries exhausted) or, on a loaded
+    # machine, during one (timeout): either way every event is counted as lost.
+    assert stats.dropped_total == 4
+    assert set(stats.dropped) <= {"export_retry_exhausted", "export_timeout"}
     assert stats.exporters["otlp"].retries >= 2
     span = server.requests[-1].received_at - server.requests[0].received_at
     assert span < 1.5

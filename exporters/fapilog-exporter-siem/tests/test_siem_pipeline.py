@@ -86,7 +86,11 @@ def test_pipeline_counts_events_it_gave_up_on() -> None:
     assert not pipeline.shutdown(timeout=10), "events were lost: shutdown() says so"
     stats = pipeline.stats()
     assert stats.exported == 0
-    assert dict(stats.dropped) == {"export_retry_exhausted": 6}
+    # Which of the two give-up reasons applies depends on where the 0.8 s deadline
+    # falls: between two attempts (retries exhausted) or during one (timeout). On a
+    # loaded machine a refused connect can take long enough for either.
+    assert stats.dropped_total == 6
+    assert set(stats.dropped) <= {"export_retry_exhausted", "export_timeout"}
     assert_identity(stats)
 
 

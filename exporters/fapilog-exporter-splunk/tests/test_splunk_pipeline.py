@@ -185,7 +185,10 @@ def test_retries_give_up_at_the_pipeline_export_timeout_and_count_the_loss(
     emit(pipeline, 4)
     assert not pipeline.shutdown(timeout=10), "events were lost: shutdown() says so"
     stats = pipeline.stats()
-    assert dict(stats.dropped) == {"export_retry_exhausted": 4}
+    # The deadline falls between two attempts (retries exhausted) or, on a loaded
+    # machine, during one (timeout): either way every event is counted as lost.
+    assert stats.dropped_total == 4
+    assert set(stats.dropped) <= {"export_retry_exhausted", "export_timeout"}
     assert_identity(stats)
 
 
