@@ -1,4 +1,7 @@
-"""``fapilog`` command line: ``python -m fapilog version``, ``fapilog audit verify DIR``."""
+"""The ``fapilog`` command (also ``python -m fapilog``); see ``docs/cli.md``.
+
+Subcommands: ``version``, ``config``, ``doctor`` and ``audit verify``; ``--version``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import sys
 
 from fapilog._version import __version__
 from fapilog.audit._cli import add_audit_parser, run_audit
+from fapilog.cli import _config, _doctor
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,13 +23,20 @@ def main(argv: list[str] | None = None) -> int:
         The process exit code.
     """
     parser = argparse.ArgumentParser(prog="fapilog", description="fapilog utilities")
+    parser.add_argument("--version", action="version", version=f"fapilog {__version__}")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("version", help="print the fapilog version")
+    _config.add_parser(sub)
+    _doctor.add_parser(sub)
     add_audit_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "version":
         print(__version__)
         return 0
+    if args.command == "config":
+        return _config.run(args)
+    if args.command == "doctor":
+        return _doctor.run(args)
     if args.command == "audit":
         return run_audit(args)
     parser.print_help()
