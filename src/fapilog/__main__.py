@@ -1,6 +1,7 @@
 """The ``fapilog`` command (also ``python -m fapilog``); see ``docs/cli.md``.
 
-Subcommands: ``version``, ``config``, ``doctor`` and ``audit verify``; ``--version``.
+Subcommands: ``version``, ``config``, ``doctor``, ``pretty`` and ``audit verify``;
+``--version``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import sys
 
 from fapilog._version import __version__
 from fapilog.audit._cli import add_audit_parser, run_audit
-from fapilog.cli import _config, _doctor
+from fapilog.cli import _config, _doctor, _pretty
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("version", help="print the fapilog version")
     _config.add_parser(sub)
     _doctor.add_parser(sub)
+    _pretty.add_parser(sub)
     add_audit_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "version":
@@ -37,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         return _config.run(args)
     if args.command == "doctor":
         return _doctor.run(args)
+    if args.command == "pretty":
+        return _pretty.run(args)
     if args.command == "audit":
         return run_audit(args)
     parser.print_help()

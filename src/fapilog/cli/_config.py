@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from fapilog._version import __version__
 from fapilog.cli._app import AppConfig, AppError, load_app
-from fapilog.config import OTEL_ENV, ConfigError, Settings
+from fapilog.config import OTEL_ENV, ConfigError, Settings, env_variable
 
 if TYPE_CHECKING:
     import argparse
@@ -51,6 +51,7 @@ OTLP_NAMES: dict[str, dict[str, Any]] = {
     "otlp_proto_http": {"protocol": "http/protobuf"},
 }
 
+_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 _SECRET_NAME = re.compile(
     r"KEY|TOKEN|SECRET|PASSW|AUTH|CREDENTIAL|HEADERS|COOKIE|SIGNATURE", re.IGNORECASE
 )
@@ -67,16 +68,22 @@ class Value:
     """``default``, ``env`` or ``code``."""
     origin: str | None = None
     """The variable (``FAPILOG_LEVEL``) for ``env``; the argument (``level=``) for ``code``."""
+    overrides: str | None = None
+    """For ``code``: a variable that is set too, and loses to the argument."""
 
     def where(self) -> str:
         """The source for people: ``default``, ``env FAPILOG_LEVEL``, ``code level=``."""
-        return self.source if self.origin is None else f"{self.source} {self.origin}"
+        text = self.source if self.origin is None else f"{self.source} {self.origin}"
+        return text if self.overrides is None else f"{text} (overrides {self.overrides})"
 
     def as_json(self) -> dict[str, Any]:
-        """``{"value": ..., "source": ..., "origin": ...}`` (origin only when known)."""
+        """``{"value": ..., "source": ..., "origin": ..., "overrides": ...}`` (the last
+        two only when known)."""
         data: dict[str, Any] = {"value": self.value, "source": self.source}
         if self.origin is not None:
             data["origin"] = self.origin
+        if self.overrides is not None:
+            data["overrides"] = self.overrides
         return data
 
 
@@ -164,6 +171,10 @@ def effective(app: AppConfig | None = None) -> Effective:
             shown = MASK if isinstance(getattr(settings, name), SecretStr) else dumped[name]
             result.values[name] = _source(settings, name, shown)
         result.exporters = _exporters(settings, app)
+        if app is not None and app.exporters_in_code:
+            # configure(exporters=...) replaces the setting without changing it.
+            names = [view.name for view in result.exporters]
+            result.values["exporters"] = Value(names, "code", "exporters=")
     used = _used_variables()
     for name in sorted(os.environ):
         raw = os.environ[name]
@@ -182,7 +193,7 @@ def _source(settings: Settings, name: str, shown: Any) -> Value:
     if where == "default":
         return Value(shown, "default")
     if where.endswith("= argument"):
-        return Value(shown, "code", where.removesuffix(" argument"))
+        return Value(shown, "code", where.removesuffix(" argument"), env_variable(name))
     return Value(shown, "env", where)
 
 
@@ -262,7 +273,10 @@ def otlp_sources(options: OTLPExporterOptions, *, in_code: bool = False) -> dict
             if where == "default":
                 out[name] = Value(shown, "default")
             elif where == "endpoint=":
-                out[name] = Value(shown, "code", "endpoint=")
+                variable = next(
+                    (v for v in _ENDPOINT_VARIABLES if os.environ.get(v, "").strip()), None
+                )
+                out[name] = Value(shown, "code", "endpoint=", variable)
             else:
                 out[name] = Value(shown, "env", where)
             continue
@@ -277,7 +291,7 @@ def otlp_sources(options: OTLPExporterOptions, *, in_code: bool = False) -> dict
         if name not in options.model_fields_set:
             out[name] = Value(shown, "default")
         elif in_code and (variable is None or not _env_gives(options, name)):
-            out[name] = Value(shown, "code", f"{name}=")
+            out[name] = Value(shown, "code", f"{name}=", variable)
         elif variable is not None:
             out[name] = Value(shown, "env", variable)
         else:
