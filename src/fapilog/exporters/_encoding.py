@@ -9,6 +9,9 @@ Both encoders share two promises:
   exporter, and an exception there would turn one odd value into a lost batch. Every
   value that cannot be written as is gets a safe stand-in instead.
 
+The console's own pretty form, with tracebacks over several lines, is in
+:mod:`fapilog.exporters._pretty`; :func:`format_pretty` here is the one-line form.
+
 Exporters run these on the pipeline's worker, holding the GIL, so their cost bounds
 throughput: :func:`encode_json_lines` writes a whole batch, byte for byte what
 :func:`encode_json_line` writes event by event, in about a third of the time.
@@ -621,14 +624,6 @@ def format_rfc3339(timestamp_ns: int) -> str:
     return text
 
 
-def _format_console_time(timestamp_ns: int) -> str:
-    try:
-        seconds, nanos = divmod(timestamp_ns, 1_000_000_000)
-        return f"{_utc_seconds(seconds, '%Y-%m-%d %H:%M:%S')}.{nanos // 1_000_000:03d}"
-    except (OverflowError, OSError, ValueError, TypeError):
-        return str(timestamp_ns)
-
-
 # -- escaping for humans ----------------------------------------------------------------
 
 _NAMED_ESCAPES = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
@@ -679,124 +674,20 @@ def _escape_match(match: re.Match[str]) -> str:
 
 # -- pretty console lines ---------------------------------------------------------------
 
-_RESET = "\x1b[0m"
-_DIM = "\x1b[2m"
-_BOLD = "\x1b[1m"
-_KEY = "\x1b[36m"  # cyan
-_LOGGER = "\x1b[34m"  # blue
-_LEVEL_STYLES = (  # (lowest severity number, style); OTel ranges of four
-    (21, "\x1b[1;41;97m"),  # FATAL: bold white on red
-    (17, "\x1b[1;31m"),  # ERROR: bold red
-    (13, "\x1b[33m"),  # WARN: yellow
-    (9, "\x1b[32m"),  # INFO: green
-    (5, "\x1b[34m"),  # DEBUG: blue
-    (1, "\x1b[2m"),  # TRACE: dim
-)
-_NEEDS_QUOTES = re.compile(r'[\s"=\\]')
-_STACKTRACE_KEY = "exception.stacktrace"
-
 
 def format_pretty(event: LogEvent, *, colors: bool) -> str:
-    """Render ``event`` as one human-readable line, without a trailing newline.
+    """Render ``event`` as one human-readable line (moved to :mod:`._pretty`).
 
-    Layout: ``2026-11-23 19:40:00.123 INFO  shop.orders  order paid  order_id=7
-    note="two words" trace_id=… span_id=…`` (the level padded to five columns, two
-    spaces between logger, message and the ``key=value`` pairs). The time is UTC with
-    milliseconds; attributes keep their order, except that ``exception.stacktrace``
-    comes last; values with spaces, quotes, ``=`` or backslashes are double-quoted
-    with ``\\"`` and ``\\\\`` escapes; containers are compact JSON. Every control
-    character from the event is escaped (see :func:`escape_control`), so the stack
-    trace, too, stays on the one line.
+    Kept here for existing callers; see :func:`fapilog.exporters._pretty.format_pretty`.
 
     Args:
         event: the event to render; it is not modified.
-        colors: add ANSI colours (the level by severity, dim time, cyan keys).
+        colors: add ANSI colours.
 
     Returns:
-        The line.
+        The line, without a trailing newline.
     """
-    try:
-        return _format_pretty(event, colors)
-    except Exception as exc:  # never lose the batch over one odd event
-        return f"<fapilog could not format an event: {type(exc).__name__}>"
+    # Imported here: _pretty imports this module's helpers.
+    from fapilog.exporters._pretty import format_pretty as one_line
 
-
-def _format_pretty(event: LogEvent, colors: bool) -> str:
-    level = escape_control(event.severity_text or "").ljust(5)
-    stamp = _format_console_time(event.timestamp)
-    logger = escape_control(event.scope_name)
-    body = event.body
-    if type(body) is str:
-        message = escape_control(body)
-    else:
-        message = "" if body is None else _pretty_value(body)
-    pairs = []
-    if event.event_name is not None:
-        pairs.append(("event_name", event.event_name))
-    stacktrace = None
-    for key, value in event.attributes.items():
-        if key == _STACKTRACE_KEY:
-            stacktrace = value
-        else:
-            pairs.append((key, value))
-    if event.trace_id:
-        pairs.append(("trace_id", _hex(event.trace_id, "032x")))
-    if event.span_id:
-        pairs.append(("span_id", _hex(event.span_id, "016x")))
-    if stacktrace is not None:
-        pairs.append((_STACKTRACE_KEY, stacktrace))
-
-    if colors:
-        style = _level_style(event.severity_number)
-        head = f"{_DIM}{stamp}{_RESET} {style}{level}{_RESET}" if style else f"{stamp} {level}"
-        parts = [f"{_LOGGER}{logger}{_RESET}"] if logger else []
-        if message:
-            parts.append(f"{_BOLD}{message}{_RESET}")
-        rendered = [f"{_KEY}{_pretty_key(k)}{_RESET}={_pretty_value(v)}" for k, v in pairs]
-    else:
-        head = f"{stamp} {level}"
-        parts = [logger] if logger else []
-        if message:
-            parts.append(message)
-        rendered = [f"{_pretty_key(k)}={_pretty_value(v)}" for k, v in pairs]
-    if rendered:
-        parts.append(" ".join(rendered))
-    # The level is padded to five columns, so one space keeps the columns aligned.
-    return f"{head} {'  '.join(parts)}" if parts else head
-
-
-def _level_style(severity_number: int) -> str:
-    for lowest, style in _LEVEL_STYLES:
-        if severity_number >= lowest:
-            return style
-    return ""
-
-
-def _pretty_key(key: Any) -> str:
-    return _quote_if_needed(key if type(key) is str else str(key))
-
-
-def _pretty_value(value: Any) -> str:
-    cls = type(value)
-    if cls is str:
-        return _quote_if_needed(value)
-    if cls is bool:
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if cls is int:
-        return str(value)
-    if cls is float:
-        return repr(value) if math.isfinite(value) else _NAN_STRINGS[repr(value)]
-    # Containers, bytes and anything unexpected: compact JSON, escaped like the rest.
-    safe = _json_safe(value, 0, fix_text=True)
-    if type(safe) is str:
-        return _quote_if_needed(safe)
-    text = orjson.dumps(safe, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
-    return escape_control(text)
-
-
-def _quote_if_needed(text: str) -> str:
-    if text and text.isprintable() and not _NEEDS_QUOTES.search(text):
-        return text
-    return '"' + escape_control(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
+    return one_line(event, colors=colors)

@@ -1,21 +1,29 @@
-"""Write events to a terminal or a text stream: pretty lines for people, JSON for machines."""
+"""Write events to a terminal or a text stream: pretty records for people, JSON for machines."""
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import IO, TYPE_CHECKING, Literal
 
 from fapilog._blocking import BlockingRunner
 from fapilog.exporters._base import Exporter, ExportResult
-from fapilog.exporters._encoding import encode_json_lines, format_pretty
+from fapilog.exporters._encoding import encode_json_lines
+from fapilog.exporters._pretty import (
+    CONSOLE_TIMES,
+    ConsoleTime,
+    PrettyOptions,
+    auto_colors,
+    render_pretty,
+    terminal_width,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from fapilog._event import LogEvent
+    from fapilog.config import Settings
 
-__all__ = ["ConsoleExporter", "ConsoleFormat"]
+__all__ = ["ConsoleExporter", "ConsoleFormat", "ConsoleTime"]
 
 ConsoleFormat = Literal["auto", "pretty", "json"]
 """``auto`` (pretty on a TTY, JSON lines otherwise), ``pretty`` or ``json``."""
@@ -34,15 +42,25 @@ class ConsoleExporter(Exporter):
         stream: where to write; ``None`` means ``sys.stderr`` as it is at each export,
             so stream replacement (pytest's capture, ``contextlib.redirect_stderr``)
             is honoured.
-        format: ``"pretty"`` (one human-readable line per record), ``"json"`` (one
-            JSON object per line) or ``"auto"``: pretty when the stream is a TTY,
-            JSON otherwise.
+        format: ``"pretty"`` (a human-readable head line per record, its stack trace
+            on indented lines below it; see :mod:`fapilog.exporters._pretty`),
+            ``"json"`` (one JSON object per line) or ``"auto"``: pretty when the stream
+            is a TTY, JSON otherwise.
         colors: ANSI colours in the pretty format. ``None`` decides per stream: off
             when ``NO_COLOR`` is set (non-empty), else on when ``FORCE_COLOR`` is set
             (non-empty, not ``"0"``), else off when ``TERM=dumb``, else on for a TTY.
+        time: clock of pretty times: ``"local"`` (with the UTC offset, ``+01:00``) or
+            ``"utc"`` (marked ``Z``). JSON is always UTC.
+        show_locals: list each traceback frame's local variables under it, in the
+            pretty format (redacted with fapilog's default rules, cut to the width).
+        width: columns of pretty output; pairs wrap and over-long values are cut to
+            fit. ``None`` uses the terminal's width when the stream is a TTY
+            (``COLUMNS`` first, else the terminal's size at each export) and never
+            wraps otherwise.
 
     Raises:
-        ValueError: ``format`` is not one of ``auto``, ``pretty``, ``json``.
+        ValueError: ``format`` is not one of ``auto``, ``pretty``, ``json``, ``time``
+            not ``local`` or ``utc``, or ``width`` not a positive int.
     """
 
     name = "console"
@@ -53,18 +71,50 @@ class ConsoleExporter(Exporter):
         *,
         format: ConsoleFormat = "auto",
         colors: bool | None = None,
+        time: ConsoleTime = "local",
+        show_locals: bool = False,
+        width: int | None = None,
     ) -> None:
         if format not in _FORMATS:
             raise ValueError(f"format must be one of {', '.join(_FORMATS)}, not {format!r}")
+        if time not in CONSOLE_TIMES:
+            raise ValueError(f"time must be one of {', '.join(CONSOLE_TIMES)}, not {time!r}")
+        if width is not None and (type(width) is not int or width <= 0):
+            raise ValueError(f"width must be a positive int or None, not {width!r}")
         self.stream = stream
         self.format: ConsoleFormat = format
         self.colors = colors
+        self.time: ConsoleTime = time
+        self.show_locals = show_locals
+        self.width = width
         self._runner = BlockingRunner("console")
-        # (stream, pretty, colors) for the last stream seen: isatty() is a system call.
-        self._resolved: tuple[IO[str], bool, bool] | None = None
+        # (stream, pretty, colors, tty) for the last stream seen: isatty() is a system call.
+        self._resolved: tuple[IO[str], bool, bool, bool] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, stream: IO[str] | None = None) -> ConsoleExporter:
+        """Build the exporter the ``console_*`` settings describe.
+
+        Args:
+            settings: the settings (``console_format``, ``console_colors``,
+                ``console_time``, ``console_locals``).
+            stream: where to write; ``None`` means ``sys.stderr`` at each export.
+
+        Returns:
+            The exporter.
+        """
+        return cls(
+            stream,
+            format=settings.console_format,
+            colors=settings.console_colors,
+            time=settings.console_time,
+            show_locals=settings.console_locals,
+        )
 
     def __repr__(self) -> str:
-        return f"ConsoleExporter(format={self.format!r}, colors={self.colors!r})"
+        return (
+            f"ConsoleExporter(format={self.format!r}, colors={self.colors!r}, time={self.time!r})"
+        )
 
     async def export(self, batch: Sequence[LogEvent]) -> ExportResult:
         """Render ``batch`` and write it to the stream in one write.
@@ -80,9 +130,9 @@ class ConsoleExporter(Exporter):
             return ExportResult.failure("no stream to write to (sys.stderr is None)")
         if not batch:
             return ExportResult.success()
-        pretty, colors = self._resolve(stream)
+        options = self._resolve(stream)
         try:
-            return await self._runner.run(_render_and_write, stream, list(batch), pretty, colors)
+            return await self._runner.run(_render_and_write, stream, list(batch), options)
         except Exception as exc:  # the runner hands back anything the thread raised
             return ExportResult.failure(f"console write failed: {_describe(exc)}")
 
@@ -95,21 +145,28 @@ class ConsoleExporter(Exporter):
         self._runner.after_fork()
         self._resolved = None
 
-    def _resolve(self, stream: IO[str]) -> tuple[bool, bool]:
+    def _resolve(self, stream: IO[str]) -> PrettyOptions | None:
+        """How to render for ``stream``: pretty options, or ``None`` for JSON lines."""
         resolved = self._resolved
         if resolved is None or resolved[0] is not stream:
             tty = _isatty(stream)
             pretty = self.format == "pretty" or (self.format == "auto" and tty)
-            colors = self.colors if self.colors is not None else _auto_colors(tty)
-            resolved = self._resolved = (stream, pretty, colors)
-        return resolved[1], resolved[2]
+            colors = self.colors if self.colors is not None else auto_colors(tty)
+            resolved = self._resolved = (stream, pretty, colors, tty)
+        _, pretty, colors, tty = resolved
+        if not pretty:
+            return None
+        width = self.width if self.width is not None or not tty else terminal_width(stream)
+        return PrettyOptions(
+            colors=colors, time=self.time, show_locals=self.show_locals, width=width
+        )
 
 
 def _render_and_write(
-    stream: IO[str], batch: list[LogEvent], pretty: bool, colors: bool
+    stream: IO[str], batch: list[LogEvent], options: PrettyOptions | None
 ) -> ExportResult:
-    if pretty:
-        text = "\n".join([format_pretty(event, colors=colors) for event in batch]) + "\n"
+    if options is not None:
+        text = "\n".join([render_pretty(event, options) for event in batch]) + "\n"
     else:
         # The same bytes as encode_json_line per event, at about a third of the cost.
         text = encode_json_lines(batch).decode("utf-8")
@@ -132,17 +189,6 @@ def _isatty(stream: IO[str]) -> bool:
         return bool(stream.isatty())
     except Exception:  # closed, or a stream-like object without a working isatty
         return False
-
-
-def _auto_colors(tty: bool) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    force = os.environ.get("FORCE_COLOR")
-    if force and force != "0":
-        return True
-    if os.environ.get("TERM") == "dumb":
-        return False
-    return tty
 
 
 def _describe(exc: BaseException) -> str:
