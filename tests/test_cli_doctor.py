@@ -197,7 +197,6 @@ def test_doctor_names_the_fix_for_tls_to_plain_text_and_the_wrong_port(
 
 
 @pytest.mark.e2e
-@pytest.mark.once
 def test_doctor_subprocess_against_a_stopped_collector_exits_1_naming_the_fix() -> None:
     pytest.importorskip("rotel", reason="needs the rotel collector")
     from fapilog.testing import RotelCollector

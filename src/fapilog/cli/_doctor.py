@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import importlib
 import json
+import os
 import platform
 import sys
 import time
@@ -221,7 +222,7 @@ def _imports(config: Effective) -> list[Check]:
 def _package_dir() -> str:
     import fapilog
 
-    return str(fapilog.__file__).rpartition("/")[0] or "?"
+    return os.path.dirname(fapilog.__file__ or "") or "?"
 
 
 def _entry_points(config: Effective) -> list[Check]:
