@@ -448,8 +448,9 @@ def test_loss_line_names_an_unwritable_file_path(tmp_path: Path) -> None:
 
 
 def test_backlog_drops_are_reported_when_they_happen_and_in_the_loss_line() -> None:
-    """An exporter slower than the logging under overflow=drop_newest: export_backlog
-    drops get a line as they happen and appear, counted as in stats(), in the loss line."""
+    """An exporter that stopped answering under overflow=drop_newest: once its lane
+    sheds, export_backlog drops get a line as they happen and appear, counted as in
+    stats(), in the loss line."""
     proc = _run(
         """
         import asyncio, fapilog
@@ -458,7 +459,7 @@ def test_backlog_drops_are_reported_when_they_happen_and_in_the_loss_line() -> N
         class Slow(Exporter):
             name = "slow"
             async def export(self, batch):
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(60)
                 return ExportResult.success()
 
         pipeline = fapilog.Pipeline(exporters=[Slow()], overflow="drop_newest",

@@ -1,11 +1,22 @@
 """AsyncBatchProcessor: batches events and fans each batch out to every exporter.
 
-Each exporter gets its own lane (a bounded backlog and a task), so a slow or
-failing exporter delays only itself. A lane makes one export call at a time and
-retries retryable results with exponential backoff and full jitter, honouring
-the backend's retry-after as a minimum, all within the export timeout. A failed
-attempt is reported at once (rate-limited per exporter and cause), not only when
-the retries run out.
+Each exporter gets its own lane (a bounded backlog, a task and a circuit breaker),
+so a slow or failing exporter delays only itself. A lane makes one export call at a
+time (or up to the exporter's ``max_concurrent_exports``) and retries retryable
+results with exponential backoff and full jitter (at most :data:`MAX_BACKOFF` apart,
+so delivery resumes promptly once the destination is back), honouring the backend's
+retry-after as a minimum, all within the export timeout; the last attempt is made
+at the deadline rather than given up early. A failed attempt is reported at once
+(rate-limited per exporter and cause), not only when the retries run out.
+
+Back-pressure: when a lane's backlog is full the worker stops taking events from
+the intake buffer and waits for room, so the overflow policy applies at the intake,
+before any processing (the cheapest place to drop). A lane that is full and has
+delivered nothing for longer than the lane wait (or four times its usual export
+time) is *stalled*: it starts shedding, i.e. drops what does not fit its own
+backlog (counted for that exporter as ``backlog``) and no longer holds the worker
+up, until it has drained to half its bounds. One stuck destination therefore never
+stalls the others or the application beyond the lane wait.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from fapilog._diagnostics import reporter
 from fapilog.exporters._base import ExportStatus
+from fapilog.pipeline._breaker import CircuitBreaker
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -30,7 +42,17 @@ if TYPE_CHECKING:
 # global random state.
 _JITTER = random.Random()
 
-__all__ = ["AsyncBatchProcessor", "BatchOptions"]
+__all__ = ["MAX_BACKOFF", "AsyncBatchProcessor", "BatchOptions"]
+
+#: The longest pause between two attempts of one batch (unless the backend asks for
+#: more with retry-after): a destination that comes back is used within about this.
+MAX_BACKOFF = 1.0
+#: A final attempt is not started with less than this left before the export deadline.
+_MIN_ATTEMPT = 0.05
+#: Weight of the newest delivered export's duration in a lane's usual export time.
+_EWMA = 0.2
+#: A result the half-open probe gives back: the batch stays at the head of the backlog.
+_KEEP = "keep"
 
 
 class BatchOptions:
@@ -41,6 +63,7 @@ class BatchOptions:
         "drop_oldest",
         "export_timeout",
         "initial_backoff",
+        "lane_wait",
         "max_backoff",
         "max_batch_size",
         "max_queue_bytes",
@@ -59,7 +82,8 @@ class BatchOptions:
         block: bool = True,
         drop_oldest: bool = False,
         initial_backoff: float = 0.1,
-        max_backoff: float = 5.0,
+        max_backoff: float = MAX_BACKOFF,
+        lane_wait: float = 0.1,
     ) -> None:
         self.max_batch_size = max_batch_size
         self.schedule_delay = schedule_delay
@@ -70,6 +94,9 @@ class BatchOptions:
         self.drop_oldest = drop_oldest
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
+        #: How long the worker waits for a full lane that delivers nothing before
+        #: that lane starts shedding (see the module docstring).
+        self.lane_wait = lane_wait
 
 
 class _Batch:
@@ -86,7 +113,7 @@ class _Batch:
 
 
 class _Lane:
-    """The queue and export task of one exporter."""
+    """The queue, export task and circuit breaker of one exporter."""
 
     def __init__(
         self,
@@ -108,6 +135,13 @@ class _Lane:
         self.idle.set()
         self.exporting = 0  # batches being exported right now
         self.task: asyncio.Task[None] | None = None
+        self.breaker = CircuitBreaker()
+        #: True while the lane drops what does not fit its backlog (see the module doc).
+        self.shedding = False
+        now = asyncio.get_running_loop().time()
+        self.full_since = now  # when the backlog last became full
+        self.last_delivery = now  # when an export call last delivered
+        self.usual_export = 0.0  # moving average of a delivering export call, seconds
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(
@@ -115,7 +149,7 @@ class _Lane:
         )
 
     def offer(self, batch: _Batch) -> None:
-        """Queue ``batch``; when the backlog is full, drop per the overflow policy."""
+        """Queue ``batch``; while shedding, drop what exceeds the backlog's bounds."""
         opts = self.processor.options
         acct = self.processor.accounting
         with acct.lock:
@@ -127,19 +161,21 @@ class _Lane:
         self.backlog_bytes += batch.nbytes
         self.idle.clear()
         self.has_work.set()
-        # Under "block" the worker stops intake instead (it waits for has_room), so
-        # the backlog may overshoot by one drain; the other policies drop here.
-        while not opts.block and self._over(0) and len(self.backlog) > 1:
+        # Otherwise the worker stops intake instead (it waits for has_room), so the
+        # backlog may overshoot by one drain, and the intake's overflow policy drops.
+        while self.shedding and self._over(0) and len(self.backlog) > 1:
             victim = self.backlog.popleft() if opts.drop_oldest else self.backlog.pop()
             self.backlog_events -= len(victim.events)
             self.backlog_bytes -= victim.nbytes
             self.processor.lane_done(self, victim, 0, "backlog")
             self._report(
                 "backlog",
-                f"backlog full; {len(victim.events)} event(s) dropped as export_backlog",
+                f"backlog full and not draining; {len(victim.events)} event(s) dropped "
+                "as export_backlog",
             )
-        if self._over(1):
+        if self._over(1) and self.has_room.is_set():
             self.has_room.clear()
+            self.full_since = asyncio.get_running_loop().time()
 
     def _over(self, slack: int) -> bool:
         """True when the backlog exceeds (slack=0) or has reached (slack=1) a bound."""
@@ -149,12 +185,62 @@ class _Lane:
             or self.backlog_bytes + slack > opts.max_queue_bytes
         )
 
+    def stalled(self, now: float) -> bool:
+        """True when this full lane should stop holding the worker up (and shed)."""
+        if not self.breaker.is_closed:
+            return True
+        quiet = now - max(self.last_delivery, self.full_since)
+        return quiet > max(self.processor.options.lane_wait, 4 * self.usual_export)
+
+    def start_shedding(self, why: str) -> None:
+        if self.shedding:
+            return
+        self._set_shedding(True)
+        self._report(
+            "shedding",
+            f"{why}; it no longer holds up the pipeline: what does not fit its backlog "
+            "is dropped as export_backlog until it drains",
+        )
+
+    def _set_shedding(self, on: bool) -> None:
+        self.shedding = on
+        acct = self.processor.accounting
+        with acct.lock:
+            self.counters.shedding = on
+            self.counters.circuit = self.breaker.state
+            self.counters.circuit_opened = self.breaker.opened
+
+    def _took(self, batch: _Batch) -> None:
+        """``batch`` left the backlog: update its bounds, maybe end shedding."""
+        self.backlog_events -= len(batch.events)
+        self.backlog_bytes -= batch.nbytes
+        self._check_room()
+
+    def _check_room(self) -> None:
+        """End shedding once drained to half the bounds; signal room below them."""
+        opts = self.processor.options
+        if (
+            self.shedding
+            and self.breaker.is_closed
+            and self.backlog_events * 2 <= opts.max_queue_size
+            and self.backlog_bytes * 2 <= opts.max_queue_bytes
+        ):
+            self._set_shedding(False)
+        if not self._over(1):
+            self.has_room.set()
+
+    def _delivered(self, seconds: float) -> None:
+        """An export call delivered (all or part of) its batch in ``seconds``."""
+        self.last_delivery = asyncio.get_running_loop().time()
+        self.usual_export += _EWMA * (seconds - self.usual_export)
+
     async def _run(self) -> None:
         # Up to the exporter's max_concurrent_exports batches are exported at once
         # (1 unless the exporter says its export() is safe to call concurrently).
         limit = max(1, int(self.exporter.max_concurrent_exports))
         slots = asyncio.Semaphore(limit)
         running: set[asyncio.Task[None]] = set()
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 if not self.backlog:
@@ -163,17 +249,24 @@ class _Lane:
                     self.has_work.clear()
                     await self.has_work.wait()
                     continue
+                if not self.breaker.is_closed:
+                    if running:  # let the calls in flight finish first
+                        await asyncio.wait(set(running))
+                        continue
+                    wait = self.breaker.probe_due(loop.time())
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                        continue
+                    await self._probe()
+                    continue
                 await slots.acquire()
-                if not self.backlog:  # dropped by the overflow policy meanwhile
-                    slots.release()
+                if not self.backlog or not self.breaker.is_closed:
+                    slots.release()  # dropped meanwhile, or the circuit opened
                     continue
                 batch = self.backlog.popleft()
-                self.backlog_events -= len(batch.events)
-                self.backlog_bytes -= batch.nbytes
-                if not self._over(1):
-                    self.has_room.set()
+                self._took(batch)
                 self.exporting += 1
-                task = asyncio.get_running_loop().create_task(self._export_one(batch, slots))
+                task = loop.create_task(self._export_one(batch, slots))
                 running.add(task)
                 task.add_done_callback(running.discard)
         finally:
@@ -181,6 +274,39 @@ class _Lane:
                 task.cancel()
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
+
+    async def _probe(self) -> None:
+        """Half-open circuit: one attempt with the head batch; keep it if that fails."""
+        batch = self.backlog.popleft()
+        self._took(batch)
+        self.exporting += 1
+        try:
+            delivered, reason = await self._export(batch.events, probe=True)
+        except asyncio.CancelledError:
+            self.processor.lane_done(self, batch, 0, "shutdown")
+            raise
+        finally:
+            self.exporting -= 1
+        now = asyncio.get_running_loop().time()
+        if reason == _KEEP:
+            self.backlog.appendleft(batch)
+            self.backlog_events += len(batch.events)
+            self.backlog_bytes += batch.nbytes
+            if self._over(1) and self.has_room.is_set():
+                self.has_room.clear()
+                self.full_since = now
+            self.breaker.probe_done(False, now)
+            self._set_shedding(True)
+            return
+        self.breaker.probe_done(reason in ("", "rejected"), now)
+        self._set_shedding(not self.breaker.is_closed or self.shedding)
+        if self.breaker.is_closed:
+            self._check_room()  # shedding may end now
+            reporter.report(
+                f"circuit_closed:{self.name}",
+                f"exporter {self.name!r}: delivering again; circuit closed",
+            )
+        self.processor.lane_done(self, batch, delivered, reason)
 
     async def _export_one(self, batch: _Batch, slots: asyncio.Semaphore) -> None:
         """Export one batch (with retries) and account for it."""
@@ -192,19 +318,33 @@ class _Lane:
         finally:
             self.exporting -= 1
             slots.release()
+        if self.breaker.is_closed:
+            self.breaker.batch_done(reason in ("", "rejected"), asyncio.get_running_loop().time())
+            if not self.breaker.is_closed:
+                self._set_shedding(True)
+                reporter.report(
+                    f"circuit_open:{self.name}",
+                    f"exporter {self.name!r}: circuit open after repeated lost batches; "
+                    "no export calls until a probe succeeds (see fapilog.stats())",
+                )
         self.processor.lane_done(self, batch, delivered, reason)
         if not self.backlog and not self.exporting:
             self.idle.set()
 
-    async def _export(self, events: Sequence[LogEvent]) -> tuple[int, str]:
-        """Export with retries; returns (delivered count, drop reason or "")."""
+    async def _export(self, events: Sequence[LogEvent], *, probe: bool = False) -> tuple[int, str]:
+        """Export with retries; returns (delivered count, drop reason or "").
+
+        With ``probe`` (a half-open circuit), one attempt only: a retryable failure
+        returns the reason :data:`_KEEP` (the caller keeps the batch).
+        """
         opts = self.processor.options
         loop = asyncio.get_running_loop()
         deadline = loop.time() + opts.export_timeout
         attempt = 0
         last_reason = ""
         while True:
-            remaining = deadline - loop.time()
+            started = loop.time()
+            remaining = deadline - started
             if remaining <= 0:
                 self._report("timeout", f"export timed out after {opts.export_timeout:g}s")
                 return 0, "timeout"
@@ -213,6 +353,8 @@ class _Lane:
                     self.exporter.export(events), remaining
                 )
             except TimeoutError:
+                if probe:
+                    return 0, _KEEP
                 self._report("timeout", f"export timed out after {opts.export_timeout:g}s")
                 return 0, "timeout"
             except asyncio.CancelledError:
@@ -225,8 +367,10 @@ class _Lane:
                 raised = False
             status = result.status
             if status is ExportStatus.SUCCESS:
+                self._delivered(loop.time() - started)
                 return len(events), ""
             if status is ExportStatus.PARTIAL:
+                self._delivered(loop.time() - started)
                 rejected = min(result.rejected, len(events))
                 if rejected:
                     self._report("rejected", f"{rejected} record(s) rejected: {result.reason}")
@@ -235,16 +379,24 @@ class _Lane:
                 self._report(f"failed:{_cause(result.reason)}", f"export failed: {result.reason}")
                 return 0, "failed"
             last_reason = result.reason
-            delay = _JITTER.uniform(0, min(opts.max_backoff, opts.initial_backoff * 2**attempt))
-            if result.retry_after is not None:
-                delay = max(delay, result.retry_after)
-            attempt += 1
-            if loop.time() + delay >= deadline:
+            if probe:
                 self._report(
-                    "retry_exhausted",
-                    f"gave up after {attempt} attempt(s) within the export timeout: {last_reason}",
+                    f"retrying:{_cause(last_reason)}",
+                    f"export failed, circuit stays open: {last_reason}",
                 )
-                return 0, "retry_exhausted"
+                return 0, _KEEP
+            delay = _JITTER.uniform(0, min(opts.max_backoff, opts.initial_backoff * 2**attempt))
+            attempt += 1
+            left = deadline - loop.time()
+            if result.retry_after is not None:
+                if result.retry_after >= left:  # the backend asks for more than is left
+                    return self._give_up(attempt, last_reason)
+                delay = max(delay, result.retry_after)
+            # The last attempt is made just before the deadline, not given up early:
+            # a destination that came back in the meantime still gets the batch.
+            delay = min(delay, left - _MIN_ATTEMPT)
+            if delay < 0:
+                return self._give_up(attempt, last_reason)
             # Said at the first failed attempt, not when the retries run out (the
             # export timeout, 30 s by default): once per cause, rate-limited.
             if not raised:
@@ -255,6 +407,13 @@ class _Lane:
             with self.processor.accounting.lock:
                 self.counters.retries += 1
             await asyncio.sleep(delay)
+
+    def _give_up(self, attempts: int, reason: str) -> tuple[int, str]:
+        self._report(
+            "retry_exhausted",
+            f"gave up after {attempts} attempt(s) within the export timeout: {reason}",
+        )
+        return 0, "retry_exhausted"
 
     def _report(self, kind: str, message: str) -> None:
         self.counters.last_error = message  # for the loss line at shutdown
@@ -357,9 +516,19 @@ class AsyncBatchProcessor:
             self._pending_since = asyncio.get_running_loop().time()
         self._pending.extend(events)
         self._pending_sizes.extend(sizes)
-        while len(self._pending) >= self.options.max_batch_size:
+        self.release()
+
+    def release(self) -> None:
+        """Send the full batches staged, as long as no lane that delivers is full.
+
+        What stays staged waits for :meth:`wait_for_room`; a lane's backlog therefore
+        overshoots its bounds by at most one batch.
+        """
+        while len(self._pending) >= self.options.max_batch_size and self.has_room():
             self._emit(self.options.max_batch_size)
             self._burst = True
+        # Only a partial batch may be left once the lanes have room: what tick() and
+        # end_burst() send is never larger than max_batch_size.
 
     def end_burst(self) -> None:
         """The buffer went quiet: send the partial batch now if a full one preceded it.
@@ -368,7 +537,8 @@ class AsyncBatchProcessor:
         at the cost of at most one extra (partial) export per full batch; a trickle
         that never fills a batch still waits for ``schedule_delay``.
         """
-        if self._burst:
+        self.release()
+        if self._burst and self.has_room():
             self._burst = False
             if self._pending:
                 self._emit(len(self._pending))
@@ -381,14 +551,19 @@ class AsyncBatchProcessor:
 
     def tick(self, now: float) -> None:
         """Send the partial batch if its schedule delay has passed."""
-        if self._pending and now >= self._pending_since + self.options.schedule_delay:
+        self.release()
+        if (
+            self._pending
+            and now >= self._pending_since + self.options.schedule_delay
+            and self.has_room()
+        ):
             self._burst = False
             self._emit(len(self._pending))
 
     def send_pending(self) -> None:
-        """Send everything staged now (flush)."""
+        """Send everything staged now (flush), as far as the lanes have room."""
         self._burst = False
-        while self._pending:
+        while self._pending and self.has_room():
             self._emit(min(len(self._pending), self.options.max_batch_size))
 
     def _emit(self, n: int) -> None:
@@ -411,12 +586,38 @@ class AsyncBatchProcessor:
             lane.offer(batch)
 
     def has_room(self) -> bool:
-        """False when some lane's backlog is full (``block`` policy: stop intake)."""
-        return all(lane.has_room.is_set() for lane in self._lanes)
+        """False when a lane that is not shedding has a full backlog (stop intake)."""
+        return all(lane.has_room.is_set() or lane.shedding for lane in self._lanes)
 
     async def wait_for_room(self) -> None:
-        for lane in self._lanes:
-            await lane.has_room.wait()
+        """Wait until no lane that still delivers is full; stalled lanes start shedding.
+
+        Returns at once when every full lane is shedding. A lane that delivers, however
+        slowly, is waited for (that is the back-pressure); one that is full and has
+        delivered nothing for the lane wait (see :meth:`_Lane.stalled`) sheds instead.
+        """
+        loop = asyncio.get_running_loop()
+        step = max(self.options.lane_wait, 0.001)
+        while True:
+            full = [lane for lane in self._lanes if not (lane.has_room.is_set() or lane.shedding)]
+            if not full:
+                return
+            now = loop.time()
+            for lane in full:
+                if lane.stalled(now):
+                    quiet = now - max(lane.last_delivery, lane.full_since)
+                    lane.start_shedding(
+                        f"backlog full and nothing delivered for {quiet:.2f}s"
+                        if lane.breaker.is_closed
+                        else "circuit open"
+                    )
+            waiting = next((lane for lane in full if not lane.shedding), None)
+            if waiting is None:
+                return
+            try:
+                await asyncio.wait_for(waiting.has_room.wait(), step)
+            except TimeoutError:
+                pass
 
     def lane_done(self, lane: _Lane, batch: _Batch, delivered: int, reason: str) -> None:
         n = len(batch.events)

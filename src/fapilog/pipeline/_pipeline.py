@@ -46,6 +46,7 @@ __all__ = ["Pipeline", "default_resource"]
 _serials = itertools.count(1)
 _worker_local = threading.local()
 _DRAIN_CHUNK = 4096
+_FIRST_DRAIN = 64
 _MIN_IDLE = 0.001
 _MAX_IDLE = 0.05
 
@@ -184,6 +185,9 @@ class Pipeline:
             max_queue_bytes=settings.max_queue_bytes,
             block=settings.overflow == "block",
             drop_oldest=settings.overflow == "drop_oldest",
+            # A full lane that delivers nothing holds the worker up no longer than a
+            # blocked caller waits (then it sheds): see AsyncBatchProcessor.
+            lane_wait=max(settings.block_timeout_ms / 1000, 0.01),
         )
         self._on_shutdown: list[Callable[[], None]] = []
         self._companions: list[Callable[[int], object]] = []
@@ -227,6 +231,11 @@ class Pipeline:
         self._wakeup: asyncio.Future[None] | None = None
         self._stopping = False
         self._batch: AsyncBatchProcessor | None = None
+        # How many captured calls one drain takes: few until the sizes of events are
+        # known, then as many as fit an eighth of max_queue_bytes (see _next_limit), so a
+        # lane's backlog overshoots its byte bound by at most that between two checks.
+        self._drain_limit = _FIRST_DRAIN
+        self._largest = 0.0  # a decaying maximum of recent event sizes, bytes
 
     def _start_worker(self) -> None:
         thread = threading.Thread(
@@ -442,11 +451,15 @@ class Pipeline:
         self._ready.set()
         idle = _MIN_IDLE
         while not self._stopping:
-            if self._drain(_DRAIN_CHUNK):
+            if not batch.has_room():
+                # A lane is full: take nothing more from the intake (its overflow policy
+                # drops there, before any processing) until it has room or sheds.
+                await batch.wait_for_room()
+                batch.release()
+                continue
+            if self._drain(self._drain_limit):
                 idle = _MIN_IDLE
                 batch.tick(loop.time())
-                if self._batch_options.block and not batch.has_room():
-                    await batch.wait_for_room()
                 await asyncio.sleep(0)  # let the lanes run between chunks
                 continue
             if idle > _MIN_IDLE:  # nothing arrived for one whole poll: a burst ended
@@ -549,23 +562,34 @@ class Pipeline:
                 acct.dropped["filtered"] += filtered
             if failed:
                 acct.dropped["processor_error"] += failed
+        self._next_limit(sizes)
         if self._batch is not None:
             self._batch.add(events, sizes)
         return taken
+
+    def _next_limit(self, sizes: list[int]) -> None:
+        """Size the next drain from the largest recent event (see ``_drain_limit``)."""
+        largest = max(max(sizes, default=0), self._largest * 0.9)
+        self._largest = largest
+        share = self._batch_options.max_queue_bytes // 8
+        self._drain_limit = max(1, min(_DRAIN_CHUNK, int(share // max(largest, 1.0))))
 
     async def _flush_inner(self) -> bool:
         batch = self._batch
         assert batch is not None
         remaining = len(self._ring)
         while remaining > 0:
-            taken = self._drain(min(remaining, _DRAIN_CHUNK))
+            taken = self._drain(min(remaining, self._drain_limit))
             if not taken:
                 break
             remaining -= taken
-            if self._batch_options.block and not batch.has_room():
-                batch.send_pending()
+            if not batch.has_room():
                 await batch.wait_for_room()
+                batch.release()
         batch.send_pending()
+        while batch.pending:
+            await batch.wait_for_room()
+            batch.send_pending()
         await batch.wait_idle()
         results = await asyncio.gather(
             *(e.force_flush() for e in self.exporters), return_exceptions=True

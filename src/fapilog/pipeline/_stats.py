@@ -35,6 +35,14 @@ class ExporterStats:
     """Events queued for it or being exported."""
     retries: int
     """Export attempts repeated after a retryable failure."""
+    circuit: str = "closed"
+    """The exporter's circuit breaker: ``closed`` (exporting), ``open`` (no export
+    calls after repeated lost batches) or ``half_open`` (one probe in flight)."""
+    circuit_opened: int = 0
+    """How many times the circuit opened."""
+    shedding: bool = False
+    """True while this exporter's lane is full and not draining: it drops what does not
+    fit its backlog (counted as ``backlog``) instead of holding the pipeline up."""
 
     @property
     def dropped_total(self) -> int:
@@ -90,6 +98,9 @@ class PipelineStats:
                     "dropped": dict(s.dropped),
                     "in_flight": s.in_flight,
                     "retries": s.retries,
+                    "circuit": s.circuit,
+                    "circuit_opened": s.circuit_opened,
+                    "shedding": s.shedding,
                 }
                 for name, s in self.exporters.items()
             },
@@ -99,7 +110,17 @@ class PipelineStats:
 class LaneCounters:
     """Per-exporter counters; mutated only under the owning :class:`Accounting` lock."""
 
-    __slots__ = ("dropped", "exported", "in_flight", "last_error", "received", "retries")
+    __slots__ = (
+        "circuit",
+        "circuit_opened",
+        "dropped",
+        "exported",
+        "in_flight",
+        "last_error",
+        "received",
+        "retries",
+        "shedding",
+    )
 
     def __init__(self) -> None:
         self.received = 0
@@ -109,6 +130,9 @@ class LaneCounters:
         self.dropped: Counter[str] = Counter()
         #: The exporter's most recent failure reason (for the loss report), or "".
         self.last_error = ""
+        self.circuit = "closed"
+        self.circuit_opened = 0
+        self.shedding = False
 
     def snapshot(self) -> ExporterStats:
         return ExporterStats(
@@ -117,6 +141,9 @@ class LaneCounters:
             dropped=MappingProxyType(dict(self.dropped)),
             in_flight=self.in_flight,
             retries=self.retries,
+            circuit=self.circuit,
+            circuit_opened=self.circuit_opened,
+            shedding=self.shedding,
         )
 
 

@@ -210,6 +210,22 @@ def _scope_logs(scope: SdkScope | None) -> ScopeLogs:
 # -- grouping ----------------------------------------------------------------------
 
 
+def _same_scope(a: SdkScope | None, b: SdkScope | None) -> bool:
+    """Whether two scopes encode to the same ``InstrumentationScope``.
+
+    An unset version or schema URL is encoded as the empty string, so a scope with
+    ``version=None`` and one with ``version=""`` share one ``ScopeLogs``.
+    """
+    if a is None or b is None:
+        return False
+    return (
+        a.name == b.name
+        and (a.version or "") == (b.version or "")
+        and (a.schema_url or "") == (b.schema_url or "")
+        and dict(a.attributes or {}) == dict(b.attributes or {})
+    )
+
+
 class _Groups(Generic[_R, _S]):
     """Distinct resources and scopes of one batch, each encoded once.
 
@@ -250,7 +266,7 @@ class _Groups(Generic[_R, _S]):
         index = self._scope_ids.get(id(scope))
         if index is None:
             for i, known in enumerate(self.scopes):
-                if known is scope or (known is not None and scope is not None and known == scope):
+                if known is scope or _same_scope(known, scope):
                     index = i
                     break
             else:
