@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
+import gzip
 import os
 import re
+import secrets
+import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from fapilog._blocking import BlockingRunner
 from fapilog._diagnostics import reporter
@@ -52,6 +55,12 @@ _PERMANENT = frozenset(
 _STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _RETENTION_INTERVAL = 60.0  # seconds between max_age sweeps when nothing rotates
+_COMPRESS_CHUNK = 1 << 20  # bytes read per step; the compressor checks for a stop between
+_COMPRESS_LEVEL = 6  # zlib's default: most of the gain of 9 at a fraction of its CPU
+_COMPRESS_ATTEMPTS = 5  # a rotated file that keeps growing is left uncompressed
+_COMPRESS_STOP_WAIT = 1.0  # seconds shutdown waits for a compression to abandon its file
+# Tokens of this process's running compressors (temporary names carry pid-token).
+_LIVE_TOKENS: set[str] = set()
 
 
 class FileExporter(Exporter):
@@ -77,6 +86,14 @@ class FileExporter(Exporter):
     newest ``backup_count`` are kept, and those rotated more than ``max_age`` ago are
     deleted. Ages come from the time in the file name, not from file metadata.
 
+    **Compression.** With ``compress="gzip"``, each rotated file is compressed to
+    ``<rotated name>.gz`` on a thread of its own (never on the caller, never on the
+    export path). The ``.gz`` is written under a temporary name ending in ``.tmp``,
+    synced and renamed into place; only then is the uncompressed file deleted. A
+    leftover from a crash is dealt with at the next start: temporary files of dead
+    writers are deleted and rotated files without a complete ``.gz`` are compressed.
+    A compressed file counts for retention exactly like the uncompressed one.
+
     **Errors.** The export never raises. Transient errors (disk full, quota,
     ``EAGAIN``, I/O errors) give a retryable result, permanent ones (permission
     denied, read-only file system, a directory in the way) a failure. When an error
@@ -101,6 +118,8 @@ class FileExporter(Exporter):
             rotated, ``None`` keeps all (subject to ``max_age``).
         max_age: delete rotated files older than this; ``None`` keeps them (subject
             to ``backup_count``).
+        compress: ``"gzip"`` compresses each rotated file; ``"none"`` (the default)
+            leaves rotated files as they are.
         mode: permission bits of a newly created file (the umask still applies). The
             default, ``0o600``, keeps logs readable by their owner only.
         fsync: call ``os.fsync`` after each batch, so it survives a power loss (at the
@@ -111,8 +130,8 @@ class FileExporter(Exporter):
             tests of time rotation and retention.
 
     Raises:
-        ValueError: a size or interval that is not positive, or a negative
-            ``backup_count``.
+        ValueError: a size or interval that is not positive, a negative
+            ``backup_count``, or an unknown ``compress``.
     """
 
     name = "file"
@@ -125,6 +144,7 @@ class FileExporter(Exporter):
         rotate_every: _dt.timedelta | None = None,
         backup_count: int | None = 7,
         max_age: _dt.timedelta | None = None,
+        compress: Literal["none", "gzip"] = "none",
         mode: int = 0o600,
         fsync: bool = False,
         include_resource: bool = False,
@@ -138,6 +158,8 @@ class FileExporter(Exporter):
             raise ValueError("max_age must be a positive interval (or None)")
         if backup_count is not None and backup_count < 0:
             raise ValueError("backup_count must be >= 0 (or None to keep every file)")
+        if compress not in ("none", "gzip"):
+            raise ValueError(f"compress must be 'none' or 'gzip', not {compress!r}")
         # Absolute now, so a later chdir() cannot move the log (the file is reopened
         # by path after rotation).
         self.path = Path(os.path.abspath(path))
@@ -145,14 +167,20 @@ class FileExporter(Exporter):
         self.rotate_every = rotate_every
         self.backup_count = backup_count
         self.max_age = max_age
+        self.compress = compress
         self.mode = mode
         self.fsync = fsync
         self.include_resource = include_resource
         self._clock: Callable[[], float] = clock if clock is not None else time.time
         self._runner = BlockingRunner(f"file:{self.path.name}")
+        # A rotated file, its .gz, and the .gz being written (<pid>-<token>.tmp).
         self._rotated_re = re.compile(
-            re.escape(self.path.stem) + r"\.(\d{8}T\d{12}Z)" + re.escape(self.path.suffix)
+            re.escape(self.path.stem)
+            + r"\.(\d{8}T\d{12}Z)"
+            + re.escape(self.path.suffix)
+            + r"(\.gz(?:\.(\d+)-([0-9a-f]+)\.tmp)?)?"
         )
+        self._compressor = _Compressor(self) if compress == "gzip" else None
         # State below is touched only on the runner thread.
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
@@ -185,15 +213,30 @@ class FileExporter(Exporter):
         return True
 
     async def shutdown(self) -> None:
-        """Close the file and stop the writer thread."""
+        """Close the file and stop the writer thread (and the compressor's).
+
+        A compression still running is abandoned: its temporary file is deleted and
+        the rotated file stays uncompressed until the next start compresses it.
+        """
         try:
-            await self._runner.run(self._close)
+            await self._runner.run(self._close_all)
         finally:
             self._runner.close()
 
+    def _close_all(self) -> None:
+        self._close()
+        if self._compressor is not None:
+            self._compressor.stop(_COMPRESS_STOP_WAIT)
+
     def after_fork(self) -> None:
-        """Keep the file (``O_APPEND`` makes shared appends safe); start a new writer thread."""
+        """Keep the file (``O_APPEND`` makes shared appends safe); start a new writer thread.
+
+        A child compresses only the files it rotates itself: the parent's pending
+        compressions stay the parent's.
+        """
         self._runner.after_fork()
+        if self._compressor is not None:
+            self._compressor = _Compressor(self)
 
     # -- runner thread ------------------------------------------------------------------
 
@@ -342,6 +385,7 @@ class FileExporter(Exporter):
     def _rotate(self, now: float) -> int:
         """Rename the current file out of the way and open a fresh one."""
         micros = round(now * 1_000_000)
+        target: Path | None = None
         for _ in range(10_000):
             target = self.path.with_name(f"{self.path.stem}.{_stamp(micros)}{self.path.suffix}")
             try:
@@ -352,9 +396,13 @@ class FileExporter(Exporter):
             except FileNotFoundError:
                 pass  # another process rotated it first: just open the new file
             break
+        else:
+            target = None
         self._close()
         fd = self._open(now)
         self._prune(now)
+        if target is not None and self._compressor is not None and target.exists():
+            self._compressor.submit(target)
         return fd
 
     def _maybe_prune(self, now: float) -> None:
@@ -365,35 +413,68 @@ class FileExporter(Exporter):
             self._prune(now)
 
     def _prune(self, now: float) -> None:
-        """Delete rotated files beyond ``backup_count`` or older than ``max_age``."""
+        """Delete rotated files beyond ``backup_count`` or older than ``max_age``.
+
+        The first run (at the first export) also recovers from a crash: temporary
+        ``.gz`` files of writers that are gone are deleted, an uncompressed file
+        whose ``.gz`` is complete is deleted, and (with compression on) rotated
+        files still uncompressed are handed to the compressor.
+        """
+        first = self._last_retention is None
         self._last_retention = now
-        if self.backup_count is None and self.max_age is None:
+        if self.backup_count is None and self.max_age is None and not first:
             return
         try:
             names = os.listdir(self.path.parent)
         except OSError as exc:
             reporter.report(f"file_retention:{self.path}", f"cannot list log directory: {exc}")
             return
-        rotated: list[tuple[str, str]] = []  # (stamp, name)
+        # stamp -> the names of one rotated file: plain, .gz, and .gz temporaries
+        rotated: dict[str, list[str]] = {}
         for name in names:
             match = self._rotated_re.fullmatch(name)
             if match:
-                rotated.append((match.group(1), name))
-        rotated.sort(reverse=True)  # fixed-width UTC stamps: newest first
-        doomed = rotated[self.backup_count :] if self.backup_count is not None else []
+                rotated.setdefault(match.group(1), []).append(name)
+        if first:
+            self._recover(rotated)
+        stamps = sorted(rotated, reverse=True)  # fixed-width UTC stamps: newest first
+        doomed = stamps[self.backup_count :] if self.backup_count is not None else []
         if self.max_age is not None:
             cutoff = now - self.max_age.total_seconds()
-            kept = rotated[: self.backup_count] if self.backup_count is not None else rotated
-            doomed += [item for item in kept if _parse_stamp(item[0]) < cutoff]
-        for _, name in doomed:
-            try:
-                os.unlink(self.path.parent / name)
-            except FileNotFoundError:
-                pass  # another process pruned it already
-            except OSError as exc:
-                reporter.report(
-                    f"file_retention:{self.path}", f"cannot delete rotated log {name}: {exc}"
-                )
+            kept = stamps[: self.backup_count] if self.backup_count is not None else stamps
+            doomed += [stamp for stamp in kept if _parse_stamp(stamp) < cutoff]
+        for stamp in doomed:
+            for name in rotated[stamp]:
+                self._unlink(name, "cannot delete rotated log")
+
+    def _recover(self, rotated: dict[str, list[str]]) -> None:
+        """Finish or undo what a crash (or a stopped compressor) left; see :meth:`_prune`."""
+        plain_suffix = self.path.suffix
+        for stamp, group in rotated.items():
+            plain = f"{self.path.stem}.{stamp}{plain_suffix}"
+            done = f"{plain}.gz"
+            for name in list(group):
+                match = self._rotated_re.fullmatch(name)
+                assert match is not None
+                if match.group(3) is not None and _stale_temporary(
+                    int(match.group(3)), match.group(4)
+                ):
+                    self._unlink(name, "cannot delete an unfinished compressed log")
+                    group.remove(name)
+            if plain in group and done in group:
+                # Renamed into place after a sync: the .gz is complete.
+                self._unlink(plain, "cannot delete a compressed log's original")
+                group.remove(plain)
+            elif plain in group and self._compressor is not None:
+                self._compressor.submit(self.path.with_name(plain))
+
+    def _unlink(self, name: str, what: str) -> None:
+        try:
+            os.unlink(self.path.parent / name)
+        except FileNotFoundError:
+            pass  # another process (or the compressor) removed it already
+        except OSError as exc:
+            reporter.report(f"file_retention:{self.path}", f"{what} {name}: {exc}")
 
     def _error_result(self, exc: OSError, written: int, total: int) -> ExportResult:
         code = errno.errorcode.get(exc.errno or 0, "")
@@ -407,6 +488,168 @@ class FileExporter(Exporter):
         if exc.errno in _PERMANENT:
             return ExportResult.failure(reason)
         return ExportResult.retryable(reason)
+
+
+class _Compressor:
+    """Compresses rotated files, one at a time, on a daemon thread of its own.
+
+    Compression can take seconds for a large file; on the exporter's I/O thread it
+    would hold up exports. Each file is written to ``<name>.gz.<pid>-<token>.tmp``,
+    synced and renamed to ``<name>.gz``; the original is deleted last, and only if it
+    did not grow meanwhile (another process may still have been appending to it);
+    if it did, it is compressed again.
+    """
+
+    def __init__(self, exporter: FileExporter) -> None:
+        self._exporter = exporter
+        self._token = secrets.token_hex(4)
+        _LIVE_TOKENS.add(self._token)
+        self._cond = threading.Condition()
+        self._pending: list[Path] = []
+        self._busy = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, source: Path) -> None:
+        """Queue ``source`` (a rotated file) for compression."""
+        with self._cond:
+            if self._stop.is_set() or source in self._pending:
+                return
+            self._pending.append(source)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop,
+                    name=f"fapilog-gzip-{self._exporter.path.name}",
+                    daemon=True,
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until nothing is queued or being compressed; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+
+    def stop(self, timeout: float) -> None:
+        """Abandon the file being compressed and what is queued (the next start does them)."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        _LIVE_TOKENS.discard(self._token)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending or self._stop.is_set())
+                if self._stop.is_set():
+                    self._pending.clear()
+                    self._cond.notify_all()
+                    return
+                source = self._pending.pop(0)
+                self._busy = True
+            try:
+                self._compress(source)
+            except Exception as exc:  # reported; the original stays, the next start retries
+                reporter.report(
+                    f"file_compress:{self._exporter.path}",
+                    f"cannot compress rotated log {source.name}: {exc}",
+                )
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _compress(self, source: Path) -> None:
+        done = source.with_name(source.name + ".gz")
+        temporary = source.with_name(f"{done.name}.{os.getpid()}-{self._token}.tmp")
+        for _ in range(_COMPRESS_ATTEMPTS):
+            try:
+                src = os.open(source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except FileNotFoundError:
+                return  # retention (or another process) got to it first
+            try:
+                size = self._write(src, temporary)
+            except BaseException:
+                _unlink_quietly(temporary)
+                raise
+            finally:
+                os.close(src)
+            if size is None:  # stopped: leave the original for the next start
+                _unlink_quietly(temporary)
+                return
+            try:
+                os.replace(temporary, done)
+            except FileNotFoundError:
+                return  # retention deleted the temporary file: the file is doomed
+            _sync_directory(source.parent)
+            try:
+                grown = os.stat(source).st_size != size
+            except FileNotFoundError:
+                return  # deleted meanwhile; retention removes a .gz it no longer wants
+            if not grown:
+                _unlink_quietly(source)
+                return
+        reporter.report(
+            f"file_compress:{self._exporter.path}",
+            f"rotated log {source.name} kept growing; left uncompressed",
+        )
+
+    def _write(self, src: int, temporary: Path) -> int | None:
+        """Compress ``src`` into ``temporary`` and sync it; bytes read, None if stopped."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(temporary, flags, self._exporter.mode)
+        total = 0
+        with os.fdopen(fd, "wb") as raw:
+            with gzip.GzipFile(
+                filename="", mode="wb", fileobj=raw, compresslevel=_COMPRESS_LEVEL, mtime=0
+            ) as out:
+                while chunk := os.read(src, _COMPRESS_CHUNK):
+                    if self._stop.is_set():
+                        return None
+                    out.write(chunk)
+                    total += len(chunk)
+            raw.flush()
+            os.fsync(raw.fileno())
+        return total
+
+
+def _stale_temporary(pid: int, token: str) -> bool:
+    """Whether a temporary ``.gz`` named with ``pid``-``token`` has no writer any more."""
+    if pid == os.getpid():
+        return token not in _LIVE_TOKENS  # an earlier process that had our pid
+    if os.name != "posix":
+        return False  # no harmless liveness probe: leave it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, owned by another user
+        return False
+    return False
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable before the original is deleted."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # not possible here (e.g. Windows): the rename is still atomic
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 class _WriteError(Exception):
