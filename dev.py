@@ -11,6 +11,7 @@ Usage::
     python3 dev.py cross-service  # two FastAPI services, one trace, into a real collector
     python3 dev.py compat   # the test suite against the oldest supported dependencies
     python3 dev.py wheels   # build the wheels of every distribution into dist/
+    python3 dev.py docs     # build the docs site strictly into site/ (--serve: preview it)
     python3 dev.py sync     # just create/refresh the environment
 
 It needs nothing but Python 3.11+ and git: on first use it creates ``.tools/`` (a
@@ -47,6 +48,7 @@ def _uv() -> Path:
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    env.setdefault("NO_MKDOCS_2_WARNING", "1")  # mkdocs-material's banner on every build
     env.pop("VIRTUAL_ENV", None)
     return env
 
@@ -156,6 +158,10 @@ def compat(args: list[str]) -> int:
     ).returncode
 
 
+#: The docs site, built with --strict: a broken link, anchor or API reference fails it.
+DOCS_BUILD = ("mkdocs", "build", "--strict", "--quiet", "--site-dir", "site")
+
+
 def _run(*argv: str) -> int:
     return subprocess.run([str(_uv()), "run", "--no-sync", *argv], cwd=ROOT, env=_env()).returncode
 
@@ -175,6 +181,7 @@ def main(argv: list[str]) -> int:
             ("ruff", "check", "."),
             ("ruff", "format", "--check", "."),
             ("mypy",),
+            DOCS_BUILD,
         ):
             print("dev.py: $", " ".join(step), flush=True)
             rc = _run(*step)
@@ -196,6 +203,11 @@ def main(argv: list[str]) -> int:
         return _run("python", "benchmarks/run.py", *rest)
     if task == "compat":
         return compat(rest)
+    if task == "docs":
+        sync()
+        if "--serve" in rest:
+            return _run("mkdocs", "serve", "--strict", *(a for a in rest if a != "--serve"))
+        return _run(*DOCS_BUILD, *rest)
     if task == "wheels":
         return subprocess.run(
             [str(_uv()), "build", "--all-packages", "--wheel", "--out-dir", "dist", *rest],
