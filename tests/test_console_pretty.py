@@ -211,8 +211,9 @@ def test_an_implicit_chain_says_during_handling() -> None:
     """An exception raised while handling another shows both, joined by Python's words."""
 
     def implicit() -> None:
+        empty: dict[str, int] = {}
         try:
-            {}["missing"]
+            empty["missing"]
         except KeyError:
             raise OSError("disk")  # noqa: B904
 
