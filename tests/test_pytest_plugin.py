@@ -124,6 +124,7 @@ def test_failure_report_carries_the_tests_events_and_caplog_holds_them(
     assert output.count("Captured fapilog call") == 2
 
 
+@pytest.mark.once
 def test_the_report_and_caplog_feed_can_be_switched_off(pytester: pytest.Pytester) -> None:
     """fapilog_report=false and fapilog_caplog=false leave pytest's reports as they were."""
     pytester.makeini("[pytest]\nfapilog_report = false\nfapilog_caplog = false\n")
@@ -151,6 +152,16 @@ def test_caplog_level_applies_to_fapilog_events(caplog: pytest.LogCaptureFixture
     log.info("below")
     log.warning("kept")
     assert [r.getMessage() for r in caplog.records] == ["kept"]
+
+
+def test_a_capture_logs_block_feeds_caplog_too(caplog: pytest.LogCaptureFixture) -> None:
+    """Events captured by capture_logs() inside a caplog test reach both."""
+    from fapilog.testing import capture_logs
+
+    with capture_logs() as logs:
+        fapilog.get_logger("shop.audit").info("refund", order_id=7)
+    assert logs.bodies == ["refund"]
+    assert caplog.messages == ["refund"]
 
 
 def test_without_caplog_events_are_exported_and_the_hot_path_stays_open() -> None:
