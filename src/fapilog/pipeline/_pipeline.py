@@ -185,9 +185,10 @@ class Pipeline:
             max_queue_bytes=settings.max_queue_bytes,
             block=settings.overflow == "block",
             drop_oldest=settings.overflow == "drop_oldest",
-            # A full lane that delivers nothing holds the worker up no longer than a
-            # blocked caller waits (then it sheds): see AsyncBatchProcessor.
-            lane_wait=max(settings.block_timeout_ms / 1000, 0.01),
+            # A full lane that delivers nothing holds the worker up for half of what a
+            # blocked caller may wait (then it sheds), so a caller blocked meanwhile
+            # gets room before its own timeout: see AsyncBatchProcessor.
+            lane_wait=max(settings.block_timeout_ms / 2000, 0.01),
         )
         self._on_shutdown: list[Callable[[], None]] = []
         self._companions: list[Callable[[int], object]] = []
