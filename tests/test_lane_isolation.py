@@ -21,6 +21,7 @@ import pytest
 from fapilog import Exporter, ExportResult, Pipeline
 from fapilog.processors import Processor
 from fapilog.testing import InMemoryExporter
+from support import run_python
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -216,3 +217,31 @@ def test_the_last_retry_is_made_at_the_deadline() -> None:
     pipeline.shutdown()
     assert (stats.exported, stats.dropped_total) == (1, 0), stats.as_dict()
     assert switch.delivered == [0]
+
+
+def test_an_exporter_blocking_an_executor_thread_does_not_hang_exit() -> None:
+    """run_in_executor(None)/to_thread get daemon threads: exit waits only for the
+    shutdown bound, not for a call that never returns (asyncio's own pool is joined)."""
+    started = time.monotonic()
+    proc = run_python(
+        """
+        import asyncio, time, fapilog
+        from fapilog import Exporter, ExportResult
+
+        class Stuck(Exporter):
+            name = "stuck"
+            async def export(self, batch):
+                await asyncio.to_thread(time.sleep, 3600)
+                return ExportResult.success()
+
+        fapilog.configure(exporters=[Stuck()], schedule_delay_ms=5, shutdown_timeout_ms=500)
+        fapilog.get_logger("x").info("never delivered")
+        time.sleep(0.2)
+        print("done", flush=True)
+        """,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "done"
+    assert time.monotonic() - started < 15
+    assert "1 of 1 event(s) not delivered" in proc.stderr

@@ -8,6 +8,7 @@ threads are joined at exit, so one hung write would hang the whole process.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import queue
 import threading
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["BlockingRunner"]
+__all__ = ["BlockingRunner", "DaemonExecutor"]
 
 T = TypeVar("T")
 _STOP = object()
@@ -96,3 +97,76 @@ def _set_result(fut: asyncio.Future[Any], value: Any) -> None:
 def _set_exception(fut: asyncio.Future[Any], exc: BaseException) -> None:
     if not fut.done():
         fut.set_exception(exc)
+
+
+class DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The default executor of the pipeline's event loop: daemon threads, never joined.
+
+    An exporter that calls ``loop.run_in_executor(None, ...)`` or ``asyncio.to_thread``
+    gets these threads instead of asyncio's default pool, whose threads the
+    interpreter joins at exit: one call that never returns would hang the process
+    forever. Here exit waits only for the pipeline's own shutdown bound. Threads start
+    on demand, up to ``max_workers``, and stay for reuse.
+    """
+
+    def __init__(self, name: str, max_workers: int = 8) -> None:
+        # A ThreadPoolExecutor only because asyncio insists on one as the default
+        # executor; its machinery is unused (submit and shutdown are replaced).
+        super().__init__(max_workers=1, thread_name_prefix=f"fapilog-executor-{name}")
+        self._name = name
+        self._max = max_workers
+        self._work: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._started = 0
+        self._idle = 0
+        self._guard = threading.Lock()
+        self._closed = False
+
+    def submit(
+        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[T]:
+        """Schedule ``fn(*args, **kwargs)``; see :meth:`concurrent.futures.Executor.submit`."""
+        with self._guard:
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+            self._work.put((fut, fn, args, kwargs))
+            if self._idle == 0 and self._started < self._max:
+                thread = threading.Thread(
+                    target=self._worker,
+                    name=f"fapilog-executor-{self._name}-{self._started}",
+                    daemon=True,
+                )
+                thread.start()  # RuntimeError at interpreter shutdown reaches the caller
+                self._started += 1
+            return fut
+
+    def _worker(self) -> None:
+        while True:
+            with self._guard:
+                self._idle += 1
+            item = self._work.get()
+            with self._guard:
+                self._idle -= 1
+            if item is _STOP:
+                return
+            fut, fn, args, kwargs = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(result)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Refuse new work and let idle threads end; never waits for a running call.
+
+        ``wait`` is accepted for the Executor interface and ignored: waiting is what
+        this executor exists to avoid (see the class docstring).
+        """
+        with self._guard:
+            self._closed = True
+            threads = self._started
+        for _ in range(threads):
+            self._work.put(_STOP)

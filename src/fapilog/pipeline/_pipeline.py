@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.resources import Resource
 
+from fapilog._blocking import DaemonExecutor
 from fapilog._diagnostics import flush_at_exit, reporter
 from fapilog.config import Settings
 from fapilog.exporters._registry import resolve_exporters, resolve_processors
@@ -420,6 +421,9 @@ class Pipeline:
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
+            # Exporters that use run_in_executor(None)/to_thread get daemon threads: a
+            # call that never returns must not hang exit (asyncio's pool is joined).
+            loop.set_default_executor(DaemonExecutor(f"pipeline-{self._serial}"))
             loop.run_until_complete(self._run())
         except BaseException as exc:  # pragma: no cover - a bug; keep the host alive
             reporter.report("worker", f"pipeline worker crashed: {exc!r}")
@@ -434,6 +438,7 @@ class Pipeline:
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
+                self._ready.set()  # never leave _start_worker waiting on a dead worker
                 self._wake_waiters()
                 if not self._done.done():
                     self._done.set_result(None)
