@@ -119,7 +119,14 @@ def other_pythons(args: list[str]) -> int:
             check=True,
         )
         rc = subprocess.run(
-            [str(target / BIN / "python"), "-m", "pytest", "-m", "not user_install and not once", *args],
+            [
+                str(target / BIN / "python"),
+                "-m",
+                "pytest",
+                "-m",
+                "not user_install and not once",
+                *args,
+            ],
             cwd=ROOT,
         ).returncode
         if rc:
