@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from fapilog._diagnostics import reporter
-from fapilog._logger import Logger, PipelineRef
+from fapilog._logger import Logger, PipelineRef, add_callsite
 from fapilog.config import ConfigError, Settings
 from fapilog.exporters._registry import resolve_exporters, resolve_processors
 from fapilog.pipeline._pipeline import Pipeline
 from fapilog.pipeline._stats import PipelineStats
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    import os
+    from collections.abc import Callable, Iterable, Sequence
+    from datetime import timedelta
+    from typing import Unpack
 
     from opentelemetry.sdk.resources import Resource
+    from pydantic import SecretStr
 
     from fapilog.exporters._base import Exporter
     from fapilog.pipeline._materialize import Captured
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FALLBACK_SETTINGS",
+    "SettingsOverrides",
     "aflush",
     "ashutdown",
     "configure",
@@ -52,6 +57,8 @@ class _LazyDefault:
     def _slow_put(self, rec: Captured) -> None:
         pipeline = _default_or_report()
         if pipeline is not None and rec[1] >= pipeline._min_level:
+            if _DEFAULT.callsite:  # known now: the call site of this first event
+                add_callsite(rec, sys._getframe(1))
             pipeline._enqueue(rec)
 
     _enqueue = _slow_put
@@ -59,6 +66,8 @@ class _LazyDefault:
     async def _aput(self, rec: Captured) -> None:
         pipeline = _default_or_report()
         if pipeline is not None and rec[1] >= pipeline._min_level:
+            if _DEFAULT.callsite:
+                add_callsite(rec, sys._getframe(1))
             await pipeline._aput(rec)
 
 
@@ -87,10 +96,10 @@ def _install(pipeline: Pipeline) -> None:
     def restore() -> None:
         with _lock:
             if _DEFAULT.pipeline is pipeline:
-                _DEFAULT.pipeline = _LAZY
+                _DEFAULT.set(_LAZY)
 
     pipeline.add_shutdown_hook(restore)
-    _DEFAULT.pipeline = pipeline
+    _DEFAULT.set(pipeline)
 
 
 def default_pipeline() -> Pipeline:
@@ -219,13 +228,51 @@ def _fallback_line(error: Exception) -> str:
     )
 
 
+class SettingsOverrides(TypedDict, total=False):
+    """The settings :func:`configure` takes as keywords, typed for editors and checkers.
+
+    One key per :class:`~fapilog.Settings` field (except ``exporters``, a parameter of
+    its own), with the values the field accepts in code; a test keeps the two in step.
+    """
+
+    level: str | int
+    service_name: str | None
+    console_format: Literal["auto", "pretty", "json"]
+    console_stream: Literal["stderr", "stdout"]
+    console_time: Literal["local", "utc"]
+    console_colors: bool | None
+    console_locals: bool
+    file_path: str | os.PathLike[str] | None
+    file_max_bytes: int | None
+    file_rotate_every: timedelta | int | float | str | None
+    file_backup_count: int
+    file_max_age: timedelta | int | float | str | None
+    file_compress: Literal["none", "gzip"]
+    max_queue_size: int
+    max_queue_bytes: int
+    max_export_batch_size: int
+    schedule_delay_ms: int
+    export_timeout_ms: int
+    overflow: Literal["block", "drop_newest", "drop_oldest"]
+    block_timeout_ms: int
+    baggage_keys: Sequence[str] | str
+    shutdown_timeout_ms: int
+    redaction: bool
+    redaction_hmac_key: str | SecretStr | None
+    redaction_allow_keys: Sequence[str] | str
+    redaction_max_scan_bytes: int
+    compliance: Sequence[str] | str
+    compliance_mode: Literal["flag", "drop"]
+    callsite: Literal["auto", "on", "off"]
+
+
 def configure(
     settings: Settings | None = None,
     *,
     exporters: Iterable[Exporter | Any] | None = None,
     processors: Iterable[Processor] | None = None,
     resource: Resource | None = None,
-    **overrides: Any,
+    **overrides: Unpack[SettingsOverrides],
 ) -> Pipeline:
     """Build a pipeline and make it the default one used by :func:`get_logger` loggers.
 
@@ -242,7 +289,8 @@ def configure(
         processors: extra processors, after the built-in enrichers (a list, or a
             single processor).
         resource: the OTel Resource (default: detected).
-        **overrides: individual settings, e.g. ``level="debug", exporters=["file"]``.
+        **overrides: individual settings, e.g. ``level="debug"`` (every
+            :class:`~fapilog.Settings` field, typed in :class:`SettingsOverrides`).
 
     Returns:
         The new default :class:`~fapilog.Pipeline`.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from time import time_ns
 from typing import TYPE_CHECKING, Any, cast
 
@@ -11,6 +12,10 @@ from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from fapilog import _severity
+from fapilog._callsite import FILE as _FILE
+from fapilog._callsite import FUNCTION as _FUNCTION
+from fapilog._callsite import LINE as _LINE
+from fapilog._callsite import callsite_enabled
 from fapilog._diagnostics import reporter
 from fapilog._normalize import normalize_value
 from fapilog.pipeline._materialize import (
@@ -21,11 +26,27 @@ from fapilog.pipeline._materialize import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Coroutine, Mapping
+    from types import FrameType, TracebackType
+    from typing import TypeAlias
 
     from opentelemetry.context import Context
+    from opentelemetry.trace import Tracer
 
+    from fapilog._helpers import Catch, Timed
     from fapilog.pipeline._pipeline import Pipeline
+
+    #: What ``exc_info=`` accepts: True (the exception being handled), an exception,
+    #: a ``sys.exc_info()`` tuple, or False/None (none).
+    ExcInfo: TypeAlias = (
+        bool
+        | BaseException
+        | tuple[type[BaseException], BaseException, TracebackType | None]
+        | tuple[None, None, None]
+        | None
+    )
+    #: What the ``a``-methods return: awaitable, and a coroutine for ``create_task``.
+    Done: TypeAlias = Coroutine[Any, Any, None]
 
 __all__ = ["Logger", "PipelineRef"]
 
@@ -48,21 +69,52 @@ _get_context = _context_getter()
 _may_change = fields_may_change
 # %-arguments that are all immutable scalars are formatted on the worker.
 _flat = IMMUTABLE_TYPES.issuperset
+_getframe = sys._getframe
 
 
 class PipelineRef:
-    """Where a logger sends events: a fixed pipeline or the (swappable) default one."""
+    """Where a logger sends events: a fixed pipeline or the (swappable) default one.
 
-    __slots__ = ("pipeline",)
+    ``callsite``: whether calls record their call site (the ``callsite`` setting of
+    ``pipeline``, see :func:`fapilog._callsite.callsite_enabled`). It lives here, on
+    a slot, because the methods read it on every call: cheaper than a pipeline attribute.
+    """
+
+    __slots__ = ("callsite", "pipeline")
 
     def __init__(self, pipeline: Any) -> None:
         self.pipeline = pipeline
+        self.callsite = False
+        self._follow(pipeline)
+
+    def set(self, pipeline: Any) -> None:
+        """Point at ``pipeline`` (the default reference, when the default changes)."""
+        self._follow(pipeline)
+        self.pipeline = pipeline
+
+    def _follow(self, pipeline: Any) -> None:
+        on = callsite_enabled(pipeline)
+        if on:
+            use_callsite_methods()
+        self.callsite = on
 
 
-def _sync_method(severity: int, default_exc: bool) -> Callable[..., None]:
+def _record_callsite(logger: Logger, fields: dict[str, Any], up: int) -> None:
+    """Add the call site of the application's log call to ``fields`` (not inlined: rare)."""
+    frame = _getframe(logger._depth + up + 1)  # + this function
+    fields[_FILE] = frame.f_code  # made attributes by the worker (fapilog._callsite)
+    fields[_LINE] = frame.f_lasti
+
+
+def _sync_method(
+    severity: int, default_exc: bool, up: int = 0, checking: bool = False
+) -> Callable[..., None]:
     # ``exc_info`` and ``event_name`` arrive inside ``fields``: declaring them as
     # keyword-only parameters next to ``**fields`` makes every call with keywords
-    # measurably slower (see benchmarks/caller_cost.py). The worker pops them.
+    # measurably slower (see benchmarks/caller_cost.py). The worker pops them. Their
+    # types are declared on Logger for type checkers only. ``up``: frames between the
+    # method and the application (1 when reached through ``log()``). ``checking``:
+    # the variant that reads the ``callsite`` flag (see use_callsite_methods).
     if default_exc:
 
         def exc_method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> None:
@@ -71,6 +123,8 @@ def _sync_method(severity: int, default_exc: bool) -> Callable[..., None]:
                 return
             if _may_change(fields) or type(msg) is not str or (args and not _flat(map(type, args))):
                 msg, args = snapshot_call(msg, args, fields)
+            if checking and self._ref.callsite:
+                _record_callsite(self, fields, up)
             rec = (
                 time_ns(),
                 severity,
@@ -88,6 +142,39 @@ def _sync_method(severity: int, default_exc: bool) -> Callable[..., None]:
                 pipeline._slow_put(rec)
 
         return exc_method
+
+    if checking:
+
+        def checking_method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> None:
+            pipeline = self._ref.pipeline
+            if pipeline._min_level > severity:
+                return
+            if _may_change(fields) or type(msg) is not str or (args and not _flat(map(type, args))):
+                msg, args = snapshot_call(msg, args, fields)
+            # The call site: the caller's code object and instruction offset, read
+            # now (no frame is kept); the worker makes them the code.* attributes
+            # (fapilog._callsite). Inlined: cheaper than calling _record_callsite.
+            if self._ref.callsite:
+                frame = _getframe(self._depth + up)
+                fields[_FILE] = frame.f_code  # made attributes by the worker
+                fields[_LINE] = frame.f_lasti
+            rec = (
+                time_ns(),
+                severity,
+                msg,
+                args,
+                fields,
+                self,
+                _get_context(),
+                capture_exception(fields["exc_info"]) if "exc_info" in fields else None,
+            )
+            ring = pipeline._ring
+            if len(ring) < pipeline._capacity:
+                ring.append(rec)
+            else:
+                pipeline._slow_put(rec)
+
+        return checking_method
 
     def method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> None:
         pipeline = self._ref.pipeline
@@ -147,7 +234,43 @@ class _Ready:
 _READY = cast("Awaitable[None]", _Ready())
 
 
-def _async_method(severity: int, default_exc: bool) -> Callable[..., Awaitable[None]]:
+def _async_method(
+    severity: int, default_exc: bool, up: int = 0, checking: bool = False
+) -> Callable[..., Awaitable[None]]:
+    if checking:
+
+        def checking_method(
+            self: Logger, msg: Any, /, *args: Any, **fields: Any
+        ) -> Awaitable[None]:
+            pipeline = self._ref.pipeline
+            if pipeline._min_level > severity:
+                return _READY
+            if _may_change(fields) or type(msg) is not str or (args and not _flat(map(type, args))):
+                msg, args = snapshot_call(msg, args, fields)
+            if self._ref.callsite:
+                frame = _getframe(self._depth + up)
+                fields[_FILE] = frame.f_code  # made attributes by the worker
+                fields[_LINE] = frame.f_lasti
+            exc_info = fields.get("exc_info", default_exc)
+            rec = (
+                time_ns(),
+                severity,
+                msg,
+                args,
+                fields,
+                self,
+                _get_context(),
+                capture_exception(exc_info) if exc_info else None,
+            )
+            ring = pipeline._ring
+            if len(ring) < pipeline._capacity:
+                ring.append(rec)
+                return _READY
+            waiting: Awaitable[None] = pipeline._aput(rec)
+            return waiting
+
+        return checking_method
+
     def method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> Awaitable[None]:
         pipeline = self._ref.pipeline
         if pipeline._min_level > severity:
@@ -212,7 +335,7 @@ class Logger:
     copied. Fields given to :meth:`bind` are snapshotted when bound.
     """
 
-    __slots__ = ("_fields", "_name", "_ref", "_scope")
+    __slots__ = ("_depth", "_fields", "_name", "_ref", "_scope")
 
     def __init__(self, name: str, ref: PipelineRef, fields: Mapping[str, Any] | None = None):
         self._name = name
@@ -221,6 +344,7 @@ class Logger:
         if self._fields:
             snapshot_call(name, (), self._fields)
         self._scope = InstrumentationScope(name)
+        self._depth = 1
 
     @classmethod
     def _for_pipeline(cls, pipeline: Pipeline, name: str | None) -> Logger:
@@ -239,18 +363,47 @@ class Logger:
         """Fields bound with :meth:`bind` (a copy)."""
         return dict(self._fields)
 
-    def bind(self, **fields: Any) -> Logger:
+    def _copy(self) -> Logger:
+        new = Logger.__new__(Logger)
+        new._name = self._name
+        new._ref = self._ref
+        new._fields = self._fields
+        new._scope = self._scope
+        new._depth = self._depth
+        return new
+
+    def bind(self, **fields: object) -> Logger:
         """Return a new logger that adds ``fields`` to every event it logs.
 
         The values are taken as they are now (see the class notes on snapshots).
         """
         snapshot_call(self._name, (), fields)
-        merged = {**self._fields, **fields}
-        new = Logger.__new__(Logger)
-        new._name = self._name
-        new._ref = self._ref
-        new._fields = merged
-        new._scope = self._scope
+        new = self._copy()
+        new._fields = {**self._fields, **fields}
+        return new
+
+    def with_stacklevel(self, stacklevel: int) -> Logger:
+        """Return a new logger whose call site is ``stacklevel`` frames up, for wrappers.
+
+        Like :mod:`logging`'s ``stacklevel``: 1 (the default) records the line that
+        called the log method, 2 the line that called the function making that call,
+        and so on. For a helper or adapter that logs on behalf of its caller::
+
+            _log = fapilog.get_logger("shop").with_stacklevel(2)
+
+            def audit_step(step: str) -> None:
+                _log.info("step", step=step)  # recorded at the caller of audit_step
+
+        Only matters when call sites are recorded (the ``callsite`` setting). A level
+        beyond the outermost frame records the outermost frame.
+
+        Raises:
+            ValueError: ``stacklevel`` is less than 1.
+        """
+        if stacklevel < 1:
+            raise ValueError(f"stacklevel must be at least 1, not {stacklevel!r}")
+        new = self._copy()
+        new._depth = stacklevel
         return new
 
     def is_enabled_for(self, level: int | str) -> bool:
@@ -263,19 +416,235 @@ class Logger:
             number = _severity.INFO
         return bool(self._ref.pipeline._min_level <= number)
 
-    debug = _sync_method(_severity.DEBUG, False)
-    info = _sync_method(_severity.INFO, False)
-    warning = _sync_method(_severity.WARN, False)
-    error = _sync_method(_severity.ERROR, False)
-    critical = _sync_method(_severity.FATAL, False)
-    exception = _sync_method(_severity.ERROR, True)
+    if TYPE_CHECKING:
+        # The signatures type checkers see. At run time the methods are the closures
+        # below (declaring ``exc_info``/``event_name`` as parameters would slow every
+        # call down): the same parameters, read from ``**fields``.
 
-    adebug = _async_method(_severity.DEBUG, False)
-    ainfo = _async_method(_severity.INFO, False)
-    awarning = _async_method(_severity.WARN, False)
-    aerror = _async_method(_severity.ERROR, False)
-    acritical = _async_method(_severity.FATAL, False)
-    aexception = _async_method(_severity.ERROR, True)
+        def trace(
+            self,
+            msg: object,
+            /,
+            *args: object,
+            exc_info: ExcInfo = None,
+            event_name: str | None = None,
+            **fields: object,
+        ) -> None:
+            """Log at TRACE (OTel severity 1; :mod:`logging` level 5).
+
+            Args:
+                msg: the message (the body); ``%``-formatted with ``args``.
+                *args: ``%``-arguments, formatted on the worker.
+                exc_info: ``True`` (the exception being handled), an exception or a
+                    ``sys.exc_info()`` tuple: adds ``exception.*`` attributes.
+                event_name: the OTel event name.
+                **fields: attributes of the event.
+            """
+
+        def debug(
+            self,
+            msg: object,
+            /,
+            *args: object,
+            exc_info: ExcInfo = None,
+            event_name: str | None = None,
+            **fields: object,
+        ) -> None:
+            """Log at DEBUG (OTel severity 5). Arguments as for :meth:`trace`."""
+
+        def info(
+            self,
+            msg: object,
+            /,
+            *args: object,
+            exc_info: ExcInfo = None,
+            event_name: str | None = None,
+            **fields: object,
+        ) -> None:
+            """Log at INFO (OTel severity 9). Arguments as for :meth:`trace`."""
+
+        def warning(
+            self,
+            msg: object,
+            /,
+            *args: object,
+            exc_info: ExcInfo = None,
+            event_name: str | None = None,
+            **fields: object,
+        ) -> None:
+            """Log at WARN (OTel severity 13). Arguments as for :meth:`trace`."""
+
+        def error(
+            self,
+            msg: object,
+            /,
+            *args: object,
+            exc_info: ExcInfo = None,
+            event_name: str | None = None,
+            **fields: object,
+        ) -> None:
+            """Log at ERROR (OTel severity 17). Arguments as for :meth:`trace`."""
+
+        def critical(
+            self,
+            msg: object,
+            /,
+            *args: object,
+            exc_info: ExcInfo = None,
+            event_name: str | None = None,
+            **fields: object,
+        ) -> None:
+            """Log at FATAL (OTel severity 21). Arguments as for :meth:`trace`."""
+
+        def exception(
+            self,
+            msg: object,
+            /,
+            *args: object,
+            exc_info: ExcInfo = True,
+            event_name: str | None = None,
+            **fields: object,
+        ) -> None:
+            """Log at ERROR with the exception being handled (call it inside ``except``)."""
+
+        def atrace(
+            self,
+            msg: object,
+            /,
+            *args: object,
+            exc_info: ExcInfo = None,
+            event_name: str | None = None,
+            **fields: object,
+        ) -> Done:
+            """Awaitable :meth:`trace`: waits for buffer space instead of dropping."""
+
+        def adebug(
+            self,
+            msg: object,
+            /,
+            *args: object,
+            exc_info: ExcInfo = None,
+            event_name: str | None = None,
+            **fields: object,
+        ) -> Done:
+            """Awaitable :meth:`debug`: waits for buffer space instead of dropping."""
+
+        def ainfo(
+            self,
+            msg: object,
+            /,
+            *args: object,
+            exc_info: ExcInfo = None,
+            event_name: str | None = None,
+            **fields: object,
+        ) -> Done:
+            """Awaitable :meth:`info`: waits for buffer space instead of dropping."""
+
+        def awarning(
+            self,
+            msg: object,
+            /,
+            *args: object,
+            exc_info: ExcInfo = None,
+            event_name: str | None = None,
+            **fields: object,
+        ) -> Done:
+            """Awaitable :meth:`warning`: waits for buffer space instead of dropping."""
+
+        def aerror(
+            self,
+            msg: object,
+            /,
+            *args: object,
+            exc_info: ExcInfo = None,
+            event_name: str | None = None,
+            **fields: object,
+        ) -> Done:
+            """Awaitable :meth:`error`: waits for buffer space instead of dropping."""
+
+        def acritical(
+            self,
+            msg: object,
+            /,
+            *args: object,
+            exc_info: ExcInfo = None,
+            event_name: str | None = None,
+            **fields: object,
+        ) -> Done:
+            """Awaitable :meth:`critical`: waits for buffer space instead of dropping."""
+
+        def aexception(
+            self,
+            msg: object,
+            /,
+            *args: object,
+            exc_info: ExcInfo = True,
+            event_name: str | None = None,
+            **fields: object,
+        ) -> Done:
+            """Awaitable :meth:`exception`: waits for buffer space instead of dropping."""
+
+        def log(
+            self,
+            level: int | str,
+            msg: object,
+            /,
+            *args: object,
+            exc_info: ExcInfo = None,
+            event_name: str | None = None,
+            **fields: object,
+        ) -> None:
+            """Log at ``level``: a name or a :mod:`logging` level number.
+
+            Names are those of the methods and the OTel texts, in any case (``"warning"``,
+            ``"WARN"``, ``"critical"``, ``"fatal"``, ``"trace"`` ...) and levels registered
+            with :func:`logging.addLevelName`. Numbers are :mod:`logging`'s (``logging.INFO``
+            == 20, custom levels in between keep their distance). Like every logging call
+            it never raises: an unknown level (``"LOUD"``, a negative number, anything
+            else) logs the event at INFO with the attribute ``log.level.original`` holding
+            what was passed, and is reported on stderr (rate-limited, with a count).
+            """
+
+        async def alog(
+            self,
+            level: int | str,
+            msg: object,
+            /,
+            *args: object,
+            exc_info: ExcInfo = None,
+            event_name: str | None = None,
+            **fields: object,
+        ) -> None:
+            """Awaitable :meth:`log` (an unknown level is handled the same way)."""
+
+    else:
+        trace = _sync_method(_severity.TRACE, False)
+        debug = _sync_method(_severity.DEBUG, False)
+        info = _sync_method(_severity.INFO, False)
+        warning = _sync_method(_severity.WARN, False)
+        error = _sync_method(_severity.ERROR, False)
+        critical = _sync_method(_severity.FATAL, False)
+        exception = _sync_method(_severity.ERROR, True)
+
+        atrace = _async_method(_severity.TRACE, False)
+        adebug = _async_method(_severity.DEBUG, False)
+        ainfo = _async_method(_severity.INFO, False)
+        awarning = _async_method(_severity.WARN, False)
+        aerror = _async_method(_severity.ERROR, False)
+        acritical = _async_method(_severity.FATAL, False)
+        aexception = _async_method(_severity.ERROR, True)
+
+        def log(self, level: int | str, msg: Any, /, *args: Any, **kwargs: Any) -> None:
+            number = _level_number(level)
+            if number < 0:
+                number = _unknown_level(self, level, kwargs)
+            _BY_NUMBER[number](self, msg, *args, **kwargs)
+
+        async def alog(self, level: int | str, msg: Any, /, *args: Any, **kwargs: Any) -> None:
+            number = _level_number(level)
+            if number < 0:
+                number = _unknown_level(self, level, kwargs)
+            await _ABY_NUMBER[number](self, msg, *args, **kwargs)
 
     def audit(
         self, action: str, /, *, actor: Any, target: Any, outcome: Any, **fields: Any
@@ -324,30 +693,102 @@ class Logger:
         fields["audit.outcome"] = outcome
         fields["fapilog.audit"] = True
         action, _ = snapshot_call(action, (), fields)
+        if self._ref.callsite:  # the application called audit(), which called this one
+            _record_callsite(self, fields, 1)
         return (time_ns(), _severity.INFO, action, (), fields, self, _get_context(), exc)
 
-    def log(self, level: int | str, msg: Any, /, *args: Any, **kwargs: Any) -> None:
-        """Log at ``level``: a name or a :mod:`logging` level number.
+    def timed(
+        self,
+        name: str,
+        /,
+        *,
+        level: int | str = "info",
+        span: bool | Tracer = False,
+        **fields: object,
+    ) -> Timed:
+        """Time a block or a function and log how long it took and how it ended.
 
-        Names are those of the methods and the OTel texts, in any case (``"warning"``,
-        ``"WARN"``, ``"critical"``, ``"fatal"``, ``"trace"`` ...) and levels registered
-        with :func:`logging.addLevelName`. Numbers are :mod:`logging`'s (``logging.INFO``
-        == 20, custom levels in between keep their distance). Like every logging call
-        it never raises: an unknown level (``"LOUD"``, a negative number, anything
-        else) logs the event at INFO with the attribute ``log.level.original`` holding
-        what was passed, and is reported on stderr (rate-limited, with a count).
+        A context manager (``with``/``async with``) and a decorator (sync and async
+        functions). When the block or call ends, one event is logged: body ``name``,
+        attributes ``duration_ms`` (a float, from :func:`time.perf_counter_ns`) and
+        ``outcome`` (``"ok"``, or ``"error"`` with ``error.type`` naming the
+        exception, which propagates unchanged), plus ``fields``. It belongs to the
+        span active at the end (the one around the block)::
+
+            with log.timed("db.query", table="orders"):
+                rows = fetch()
+
+            @log.timed("charge")
+            async def charge(order: Order) -> None: ...
+
+        Args:
+            name: the event body, and the span name with ``span=True``.
+            level: the level of the event for ``"ok"``; ``"error"`` is logged at ERROR.
+            span: also open an OpenTelemetry span ``name`` around the block: ``True``
+                with the tracer ``"fapilog"`` of the global tracer provider (a no-op
+                span when none is configured), or with the ``Tracer`` given. The event
+                is logged inside it; an error is recorded on it and sets its status.
+            **fields: attributes of the event (and of the span).
+
+        Returns:
+            A :class:`~fapilog.Timed`. As a context manager it times one block at a
+            time; as a decorator every call is timed on its own.
         """
-        number = _level_number(level)
-        if number < 0:
-            number = _unknown_level(self, level, kwargs)
-        _BY_NUMBER[number](self, msg, *args, **kwargs)
+        from fapilog._helpers import Timed
 
-    async def alog(self, level: int | str, msg: Any, /, *args: Any, **kwargs: Any) -> None:
-        """Awaitable :meth:`log` (an unknown level is handled the same way)."""
-        number = _level_number(level)
-        if number < 0:
-            number = _unknown_level(self, level, kwargs)
-        await _ABY_NUMBER[number](self, msg, *args, **kwargs)
+        site = None
+        if self._ref.callsite:
+            frame = _getframe(self._depth)
+            site = (frame.f_code, frame.f_lineno)
+        return Timed(self, name, _level_or_info(level), span, fields, site)
+
+    def catch(
+        self,
+        *,
+        level: int | str = "error",
+        message: str | None = None,
+        reraise: bool = True,
+        default: Any = None,
+        exception: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+    ) -> Catch[Any]:
+        """:func:`fapilog.catch` logging to this logger (same arguments, but ``logger``)."""
+        from fapilog._helpers import Catch
+
+        return Catch(self, level, message, reraise, default, exception)
+
+
+def _level_or_info(level: object) -> int:
+    """The severity for a helper's ``level=`` argument (an unknown one is INFO, reported)."""
+    number = _level_number(level)
+    if number < 0:
+        reporter.report("unknown_level", f"{level!r} is not a level; INFO is used")
+        return _severity.INFO
+    return number
+
+
+def _helper_record(
+    logger: Logger,
+    severity: int,
+    msg: str,
+    fields: dict[str, Any],
+    exc: BaseException | None,
+    site: tuple[Any, int] | None,
+) -> tuple[Any, ...] | None:
+    """The captured call for an event a helper logs; ``None`` below the level.
+
+    ``site`` is ``(code object, line)`` of the application code the event is about;
+    recorded as ``code.*`` attributes when the pipeline records call sites.
+    """
+    ref = logger._ref
+    if ref.pipeline._min_level > severity:
+        return None
+    snapshot_call(msg, (), fields)
+    if site is not None and ref.callsite:
+        code, line = site
+        fields[_FILE] = code.co_filename
+        fields[_LINE] = line
+        fields[_FUNCTION] = code.co_qualname
+    return (time_ns(), severity, msg, (), fields, logger, _get_context(), exc)
 
 
 #: The attribute that carries the level given to ``log()`` when it is not a level.
@@ -399,5 +840,65 @@ def _unknown_level(logger: Logger, level: object, fields: dict[str, Any]) -> int
     return _severity.INFO
 
 
-_BY_NUMBER = {n: _sync_method(n, False) for n in range(25)}
-_ABY_NUMBER = {n: _async_method(n, False) for n in range(25)}
+# Reached through log()/alog(): the application is one frame further up.
+_BY_NUMBER = {n: _sync_method(n, False, 1) for n in range(25)}
+_ABY_NUMBER = {n: _async_method(n, False, 1) for n in range(25)}
+
+_LEVEL_METHODS = (
+    ("trace", _severity.TRACE, False),
+    ("debug", _severity.DEBUG, False),
+    ("info", _severity.INFO, False),
+    ("warning", _severity.WARN, False),
+    ("error", _severity.ERROR, False),
+    ("critical", _severity.FATAL, False),
+    ("exception", _severity.ERROR, True),
+)
+_checking = False
+
+
+def use_callsite_methods() -> None:
+    """Install the level methods that read the ``callsite`` flag; they stay installed.
+
+    Until a pipeline records call sites, :class:`Logger` has methods without the
+    check, so a process that never records them pays nothing for the feature. The
+    first pipeline (or default) that does swaps in the checking variants, which cost
+    one slot read per call where the flag is off.
+    """
+    global _checking
+    if _checking:
+        return
+    _checking = True
+    for name, severity, default_exc in _LEVEL_METHODS:
+        setattr(Logger, name, _sync_method(severity, default_exc, 0, True))
+        setattr(Logger, "a" + name, _async_method(severity, default_exc, 0, True))
+    for number in range(25):
+        _BY_NUMBER[number] = _sync_method(number, False, 1, True)
+        _ABY_NUMBER[number] = _async_method(number, False, 1, True)
+
+
+#: Modules whose frames are fapilog's, not the application's (see add_callsite).
+_OWN_MODULES = frozenset({__name__, "fapilog._api", "fapilog._helpers"})
+
+
+def add_callsite(rec: tuple[Any, ...], frame: FrameType | None) -> None:
+    """Add the call site to a captured call that has none, searching up from ``frame``.
+
+    For the first events of the lazily built default pipeline, whose ``callsite``
+    setting is known only once they are captured: the application's frame is the
+    first one outside fapilog's logging modules, then ``stacklevel - 1`` further up.
+    Not on the hot path.
+    """
+    logger, fields = rec[5], rec[4]
+    if not isinstance(logger, Logger) or _FILE in fields:
+        return
+    while frame is not None and frame.f_globals.get("__name__") in _OWN_MODULES:
+        frame = frame.f_back
+    for _ in range(logger._depth - 1):
+        if frame is None or frame.f_back is None:
+            break
+        frame = frame.f_back
+    if frame is not None:
+        code = frame.f_code
+        fields[_FILE] = code.co_filename
+        fields[_LINE] = frame.f_lineno
+        fields[_FUNCTION] = code.co_qualname

@@ -3,6 +3,9 @@
 The data model reserves four numbers per range (TRACE 1-4, DEBUG 5-8, INFO 9-12,
 WARN 13-16, ERROR 17-20, FATAL 21-24). Standard library levels map onto the first
 number of each range; levels in between keep their distance from the level below.
+:mod:`logging` has no TRACE: fapilog's is :data:`STDLIB_TRACE` (5) where a
+:mod:`logging` number is needed, and every :mod:`logging` level from 1 to 9 maps to
+TRACE (1).
 """
 
 from __future__ import annotations
@@ -15,6 +18,11 @@ INFO = 9
 WARN = 13
 ERROR = 17
 FATAL = 21
+
+#: TRACE as a :mod:`logging` level number (``Logger.trace`` is ``log(5, ...)``; the
+#: ``level`` setting and ``capture_stdlib`` read 5 as TRACE), the number loguru
+#: gives its TRACE.
+STDLIB_TRACE = 5
 
 _RANGE_TEXT = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 
