@@ -9,14 +9,16 @@ retry-after as a minimum, all within the export timeout; the last attempt is mad
 at the deadline rather than given up early. A failed attempt is reported at once
 (rate-limited per exporter and cause), not only when the retries run out.
 
-Back-pressure: when a lane's backlog is full the worker stops taking events from
-the intake buffer and waits for room, so the overflow policy applies at the intake,
-before any processing (the cheapest place to drop). A lane that is full and has
-delivered nothing for longer than the lane wait (or four times its usual export
-time) is *stalled*: it starts shedding, i.e. drops what does not fit its own
-backlog (counted for that exporter as ``backlog``) and no longer holds the worker
-up, until it has drained to half its bounds. One stuck destination therefore never
-stalls the others or the application beyond the lane wait.
+Back-pressure: when a lane's backlog reaches half its bounds the worker stops
+taking events from the intake buffer and waits for room, so the overflow policy
+applies at the intake, before any processing (the cheapest place to drop). A lane
+that is that full and has delivered nothing for longer than the lane wait (or four
+times its usual export time) is *stalled*: it starts shedding, i.e. it no longer
+holds the worker up, keeps filling the other half of its backlog and drops only
+what does not fit its full bounds (counted for that exporter as ``backlog``), until
+it is back under half. One stuck destination therefore never stalls the others or
+the application beyond the lane wait, and a lane that only paused loses nothing
+unless the pause outlasts the second half of its backlog.
 """
 
 from __future__ import annotations
@@ -173,24 +175,29 @@ class _Lane:
                 f"backlog full and not draining; {len(victim.events)} event(s) dropped "
                 "as export_backlog",
             )
-        if self._over(1) and self.has_room.is_set():
+        if self._over(1, half=True) and self.has_room.is_set():
             self.has_room.clear()
             self.full_since = asyncio.get_running_loop().time()
 
-    def _over(self, slack: int) -> bool:
-        """True when the backlog exceeds (slack=0) or has reached (slack=1) a bound."""
-        opts = self.processor.options
-        return (
-            self.backlog_events + slack > opts.max_queue_size
-            or self.backlog_bytes + slack > opts.max_queue_bytes
-        )
+    def _over(self, slack: int, *, half: bool = False) -> bool:
+        """True when the backlog exceeds (slack=0) or has reached (slack=1) its bounds.
 
-    def stalled(self, now: float) -> bool:
-        """True when this full lane should stop holding the worker up (and shed)."""
+        With ``half``, half the bounds: where back-pressure starts. The other half is
+        the room a stalled lane keeps filling before it drops, so a delivering lane
+        that paused briefly (a slow export, a busy interpreter) loses nothing.
+        """
+        opts = self.processor.options
+        events, nbytes = opts.max_queue_size, opts.max_queue_bytes
+        if half:
+            events, nbytes = max(1, events // 2), max(1, nbytes // 2)
+        return self.backlog_events + slack > events or self.backlog_bytes + slack > nbytes
+
+    def stall_in(self, now: float) -> float:
+        """Seconds until this full lane counts as stalled (<= 0: it is; then it sheds)."""
         if not self.breaker.is_closed:
-            return True
+            return 0.0
         quiet = now - max(self.last_delivery, self.full_since)
-        return quiet > max(self.processor.options.lane_wait, 4 * self.usual_export)
+        return max(self.processor.options.lane_wait, 4 * self.usual_export) - quiet
 
     def start_shedding(self, why: str) -> None:
         if self.shedding:
@@ -217,16 +224,10 @@ class _Lane:
         self._check_room()
 
     def _check_room(self) -> None:
-        """End shedding once drained to half the bounds; signal room below them."""
-        opts = self.processor.options
-        if (
-            self.shedding
-            and self.breaker.is_closed
-            and self.backlog_events * 2 <= opts.max_queue_size
-            and self.backlog_bytes * 2 <= opts.max_queue_bytes
-        ):
-            self._set_shedding(False)
-        if not self._over(1):
+        """Below half the bounds: signal room, and end shedding (the lane delivers)."""
+        if not self._over(1, half=True):
+            if self.shedding and self.breaker.is_closed:
+                self._set_shedding(False)
             self.has_room.set()
 
     def _delivered(self, seconds: float) -> None:
@@ -292,7 +293,7 @@ class _Lane:
             self.backlog.appendleft(batch)
             self.backlog_events += len(batch.events)
             self.backlog_bytes += batch.nbytes
-            if self._over(1) and self.has_room.is_set():
+            if self._over(1, half=True) and self.has_room.is_set():
                 self.has_room.clear()
                 self.full_since = now
             self.breaker.probe_done(False, now)
@@ -594,17 +595,20 @@ class AsyncBatchProcessor:
 
         Returns at once when every full lane is shedding. A lane that delivers, however
         slowly, is waited for (that is the back-pressure); one that is full and has
-        delivered nothing for the lane wait (see :meth:`_Lane.stalled`) sheds instead.
+        delivered nothing for the lane wait (see :meth:`_Lane.stall_in`) sheds instead.
         """
         loop = asyncio.get_running_loop()
-        step = max(self.options.lane_wait, 0.001)
         while True:
             full = [lane for lane in self._lanes if not (lane.has_room.is_set() or lane.shedding)]
             if not full:
                 return
             now = loop.time()
+            step = float("inf")
             for lane in full:
-                if lane.stalled(now):
+                left = lane.stall_in(now)
+                if left > 0:
+                    step = min(step, left)
+                else:
                     quiet = now - max(lane.last_delivery, lane.full_since)
                     lane.start_shedding(
                         f"backlog full and nothing delivered for {quiet:.2f}s"
@@ -614,8 +618,8 @@ class AsyncBatchProcessor:
             waiting = next((lane for lane in full if not lane.shedding), None)
             if waiting is None:
                 return
-            try:
-                await asyncio.wait_for(waiting.has_room.wait(), step)
+            try:  # until it has room, or until the first lane would count as stalled
+                await asyncio.wait_for(waiting.has_room.wait(), max(step, 0.001))
             except TimeoutError:
                 pass
 
