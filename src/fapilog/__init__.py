@@ -22,6 +22,7 @@ from fapilog._api import (
 )
 from fapilog._context import bind_context
 from fapilog._event import LogEvent
+from fapilog._helpers import Catch, Timed, catch
 from fapilog._logger import Logger
 from fapilog._version import __version__
 from fapilog.config import ConfigError, Settings
@@ -31,6 +32,7 @@ from fapilog.processors import Processor
 from fapilog.stdlib import FapilogHandler, capture_stdlib
 
 __all__ = [
+    "Catch",
     "ConfigError",
     "ExportResult",
     "ExportStatus",
@@ -43,11 +45,13 @@ __all__ = [
     "PipelineStats",
     "Processor",
     "Settings",
+    "Timed",
     "__version__",
     "aflush",
     "ashutdown",
     "bind_context",
     "capture_stdlib",
+    "catch",
     "configure",
     "default_pipeline",
     "flush",

@@ -119,6 +119,24 @@ class Settings(BaseSettings):
     console_stream: Literal["stderr", "stdout"] = "stderr"
     """Where the console exporter writes."""
 
+    console_time: Literal["local", "utc"] = "local"
+    """Clock of pretty console times: ``local`` (with its UTC offset, ``+01:00``) or
+    ``utc`` (marked ``Z``). JSON lines are always UTC."""
+
+    console_colors: bool | None = None
+    """ANSI colours in pretty console output. Unset (or ``auto``): off with ``NO_COLOR``,
+    on with ``FORCE_COLOR``, off for ``TERM=dumb``, else on for a TTY; true/false override."""
+
+    console_locals: bool = False
+    """List each traceback frame's local variables in pretty console output (redacted
+    with the default rules, cut to the terminal width)."""
+
+    callsite: Literal["auto", "on", "off"] = "auto"
+    """Record where each fapilog log call was made (``code.file.path``, ``code.line.number``,
+    ``code.function.name``): ``on``, ``off``, or ``auto``: on when a console exporter
+    renders pretty lines (``console_format=pretty``, or ``auto`` on a terminal). Costs
+    the caller about 0.1 us per call when on (see ``docs/logging-api.md``)."""
+
     file_path: Path | None = None
     """Path of the JSON-lines file written by the ``file`` exporter."""
 
@@ -133,6 +151,10 @@ class Settings(BaseSettings):
 
     file_max_age: timedelta | None = None
     """Delete rotated files older than this."""
+
+    file_compress: Literal["none", "gzip"] = "none"
+    """Compress each rotated file: ``gzip`` (to ``<rotated name>.gz``, off the export
+    path) or ``none``."""
 
     max_queue_size: int = Field(default=20_000, gt=0)
     """Events the caller-side ring buffer holds, and each exporter's backlog bound."""
@@ -229,6 +251,14 @@ class Settings(BaseSettings):
     def _split_csv(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("console_colors", mode="before")
+    @classmethod
+    def _colors_auto(cls, value: Any) -> Any:
+        """``auto`` (or an empty variable) leaves colours to the stream and environment."""
+        if isinstance(value, str) and value.strip().lower() in ("", "auto"):
+            return None
         return value
 
     @model_validator(mode="after")
@@ -393,7 +423,10 @@ _HINTS = {
     "level": "; e.g. FAPILOG_LEVEL=INFO, or a logging number such as 20",
     "overflow": "; use block, drop_newest or drop_oldest",
     "console_format": "; use auto, pretty or json",
+    "console_time": "; use local or utc",
+    "console_colors": "; use true, false or auto",
     "file_rotate_every": "; use seconds (3600) or ISO 8601 (PT1H)",
     "compliance": "; e.g. FAPILOG_COMPLIANCE=pci-dss,gdpr",
     "compliance_mode": "; use flag or drop",
+    "callsite": "; use auto, on or off",
 }

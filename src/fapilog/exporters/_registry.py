@@ -66,6 +66,7 @@ def _file(settings: Settings) -> Exporter:
         rotate_every=settings.file_rotate_every,
         backup_count=settings.file_backup_count,
         max_age=settings.file_max_age,
+        compress=settings.file_compress,
     )
 
 
