@@ -42,9 +42,10 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from fapilog._diagnostics import flush_at_exit
+from fapilog._diagnostics import flush_at_exit, reporter
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import FrameType
 
     from fapilog.pipeline._pipeline import Pipeline
@@ -87,10 +88,34 @@ def live_pipelines() -> list[Pipeline]:
     return sorted(_live, key=lambda p: p._serial)
 
 
+#: Called with every pipeline registered from now on (see :func:`on_register`).
+_listeners: list[Callable[[Pipeline], None]] = []
+
+
+def on_register(listener: Callable[[Pipeline], None]) -> Callable[[], None]:
+    """Call ``listener(pipeline)`` for every pipeline created from now on.
+
+    Used by the pytest plugin to observe pipelines a test creates. A listener that
+    raises is reported and otherwise ignored. Returns a callable that removes it.
+    """
+    _listeners.append(listener)
+
+    def remove() -> None:
+        if listener in _listeners:
+            _listeners.remove(listener)
+
+    return remove
+
+
 def register(pipeline: Pipeline) -> None:
     """Track ``pipeline`` for the exit flush and fork handling."""
     install_process_hooks()
     _live.add(pipeline)
+    for listener in tuple(_listeners):
+        try:
+            listener(pipeline)
+        except Exception as exc:  # an observer must not break pipeline creation
+            reporter.report("register_listener", f"pipeline listener raised {exc!r}")
     if _terminating or exiting():
         # Terminating, or created while the interpreter exits (maybe after the exit
         # hooks ran): nothing may flush it later, so each event is flushed on write.

@@ -213,19 +213,7 @@ def _begin(item: pytest.Item) -> _CallState | None:
 
     # Pipelines built during the call (the lazily created default pipeline, one a
     # test builds) are observed from their first event.
-    original = _lifecycle.register
-
-    def register(pipeline: Pipeline) -> None:
-        original(pipeline)
-        _attach(pipeline)
-
-    _lifecycle.register = register
-
-    def unhook() -> None:
-        if _lifecycle.register is register:
-            _lifecycle.register = original
-
-    state.undo.append(unhook)
+    state.undo.append(_lifecycle.on_register(_attach))
 
     if caplog is not None:
         sink = _CaplogSink(state.collector, _capture._SINK.get())
