@@ -301,7 +301,7 @@ class FapilogMiddleware:
                 state["accepted"] = True
                 if log_it:
                     route = route_of(scope)
-                    extra = {"http.route": route} if route else {}
+                    extra: dict[str, Any] = {"http.route": route} if route else {}
                     self._access.info(f"WebSocket {path} accepted", **extra)
             elif kind == "websocket.close" and state["code"] is None:
                 state["code"] = message.get("code", 1000)
