@@ -12,6 +12,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from fapilog import _severity
+from fapilog._callsite import FILE as _CALLSITE_FILE
+from fapilog._callsite import resolve as resolve_callsite
 from fapilog._diagnostics import reporter
 from fapilog._event import LogEvent
 from fapilog._normalize import (
@@ -22,7 +24,7 @@ from fapilog._normalize import (
     normalize_attributes,
     normalize_value,
 )
-from fapilog.pipeline._batch import estimate_size, size_from_parts
+from fapilog.pipeline._size import STR_HEAD, estimate_size, size_from_parts
 from fapilog.processors._builtin import add_bound_context, copy_span_context
 
 if TYPE_CHECKING:
@@ -274,8 +276,9 @@ def materialize_batch(
     keywords, and a log call's own ``fields`` dict (the call's ``**kwargs``, owned
     by the pipeline) becomes the attributes as it is when every key is a non-empty
     string and every value already an AnyValue primitive, the common case. The
-    loop that checks that also sums the string lengths, so each event's
-    :func:`~fapilog.pipeline._batch.estimate_size` comes almost free.
+    loop that checks that also sums the strings' sizes, so each event's
+    :func:`~fapilog.pipeline._size.estimate_size` comes almost free (other
+    events are sized by the capped nested walk of ``estimate_size``).
 
     Args:
         items: captured calls, in order.
@@ -307,6 +310,9 @@ def _build(
     add_size = sizes.append
     new = LogEvent.__new__
     text_of = _TEXT
+    ascii = str.isascii
+    sizeof = sys.getsizeof
+    str_head = STR_HEAD
     failed = 0
     error: BaseException | None = None
     for rec in items:
@@ -326,6 +332,10 @@ def _build(
                     name = fields.pop("event_name")
                     if name is not None:
                         event_name = str(name)
+                # A call site as the caller captured it (code object, instruction
+                # offset) becomes the code.* attributes (fapilog._callsite).
+                if _CALLSITE_FILE in fields:
+                    resolve_callsite(fields)
             if args:
                 body: Any = _format(msg, args)
             elif type(msg) is str:
@@ -337,7 +347,7 @@ def _build(
                 merged = dict(bound)
                 merged.update(fields)
                 fields = merged
-            # ``text``: total length of the string values, -1 when unknown.
+            # ``text``: memory of the string values (string_size), -1 when unknown.
             if not fields:
                 attributes: dict[str, Any] = {}
                 text = 0
@@ -351,7 +361,7 @@ def _build(
                     cls = type(value)
                     if type(key) is str:
                         if cls is str:
-                            text += len(value)
+                            text += str_head + len(value) if ascii(value) else sizeof(value)
                             continue
                         if cls is float or cls is bool or value is None:
                             continue
