@@ -54,6 +54,7 @@ BYTES_HEAD = _sizeof(b"") + ROUNDING
 EVENT_BASE = _sizeof(LogEvent.__new__(LogEvent)) + 2 * 32 + 3 * 8 + 4 * ROUNDING
 #: An empty attributes dict.
 DICT_BASE = _sizeof({})
+_FIXED = EVENT_BASE + DICT_BASE
 #: One attribute: its dict entry (with the table's spare room) and a scalar value
 #: object (an int or float; ``str`` values are counted by :func:`string_size`).
 PER_ATTR = 32 + 32
@@ -70,8 +71,16 @@ NODE_CAP = 4096
 _MAX_DEPTH = 20
 
 _STRINGS = frozenset({str})
-#: Containers up to this long are looked at item by item (cheaper than C passes).
+#: Containers up to this long are looked at item by item (cheaper than C passes),
+#: their own size from a formula (at or above ``sys.getsizeof`` up to this length).
 _SMALL = 16
+#: The size of a list of n items as appending leaves it (room for 4, 8 or 16).
+_LIST_SIZES = tuple(
+    _sizeof([]) + 8 * (0 if n == 0 else 4 if n <= 4 else 8 if n <= 8 else 16)
+    for n in range(_SMALL + 1)
+)
+_TUPLE_HEAD = _sizeof(())
+_DICT_SMALL = _sizeof({"a": 1}) - 24
 _FLAT = frozenset({str, bytes, int, float, bool, type(None)})
 
 
@@ -119,7 +128,11 @@ def size_from_parts(body: object, attributes: int, text: int) -> int:
     values are all scalars, strings or bytes, and ``text`` bytes of ``str`` and ``bytes``
     values (the sum of :func:`string_size`, or header plus length for bytes), for
     callers that summed them already."""
-    return EVENT_BASE + value_size(body) + DICT_BASE + PER_ATTR * attributes + text
+    if type(body) is str:  # value_size(body), inlined: this runs for most events
+        size = STR_HEAD + len(body) if _ascii(body) else _sizeof(body)
+    else:
+        size = value_size(body)
+    return size + _FIXED + PER_ATTR * attributes + text
 
 
 def value_size(value: Any) -> int:
@@ -147,18 +160,15 @@ def _node(value: Any, budget: list[int], depth: int) -> int:
         return SCALAR
     if cls is bool or value is None:
         return 0
-    try:
-        own = _sizeof(value)
-    except Exception:  # a broken __sizeof__ (only after a user processor)
-        own = SCALAR
     if depth >= _MAX_DEPTH:
-        return own
+        return _own_size(value)
     depth += 1
     try:
         if cls is list or cls is tuple:
             n = len(value)
             if n <= _SMALL and budget[0] >= n:  # the usual small one, in one loop
                 budget[0] -= n
+                own = _LIST_SIZES[n] if cls is list else _TUPLE_HEAD + 8 * n
                 for item in value:
                     kind = type(item)
                     if kind is str:
@@ -168,11 +178,12 @@ def _node(value: Any, budget: list[int], depth: int) -> int:
                     elif not (kind is bool or item is None):
                         own += _node(item, budget, depth)
                 return own
-            return own + _items(value, n, budget, depth)
+            return _sizeof(value) + _items(value, n, budget, depth)
         if cls is dict:
             n = len(value)
             if n <= _SMALL and budget[0] >= 2 * n:
                 budget[0] -= 2 * n
+                own = _DICT_SMALL + 24 * n
                 for key, item in value.items():
                     own += _node(key, budget, depth)
                     kind = type(item)
@@ -185,10 +196,18 @@ def _node(value: Any, budget: list[int], depth: int) -> int:
                 return own
             keys = list(islice(value, SAMPLE))
             values = list(islice(value.values(), SAMPLE))
+            own = _sizeof(value)
             return own + _items(keys, n, budget, depth) + _items(values, n, budget, depth)
     except Exception:  # changed while looked at (only after a user processor)
-        return own
-    return own  # another object, left by a user processor: its own size
+        return _own_size(value)
+    return _own_size(value)  # another object, left by a user processor: its own size
+
+
+def _own_size(value: Any) -> int:
+    try:
+        return _sizeof(value)
+    except Exception:  # a broken __sizeof__ (only after a user processor)
+        return SCALAR
 
 
 def _items(items: Sequence[Any], n: int, budget: list[int], depth: int) -> int:
