@@ -450,10 +450,21 @@ def test_console_settings_reach_the_exporter(monkeypatch: pytest.MonkeyPatch) ->
     )
 
 
+@pytest.mark.parametrize(("text", "value"), [("auto", None), ("", None), ("false", False)])
+def test_console_colors_from_the_environment(
+    text: str, value: bool | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FAPILOG_CONSOLE_COLORS takes true/false, and auto (or empty) for the default."""
+    monkeypatch.setenv("FAPILOG_CONSOLE_COLORS", text)
+    assert Settings.load().console_colors is value
+
+
 def test_console_time_is_validated() -> None:
     """A clock other than local or utc is refused, naming the fix."""
     with pytest.raises(ValueError, match="use local or utc"):
         Settings.defaults(console_time="gmt")
+    with pytest.raises(ValueError, match="use true, false or auto"):
+        Settings.defaults(console_colors="sometimes")
     with pytest.raises(ValueError, match="time must be one of local, utc"):
         ConsoleExporter(time="gmt")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="width must be a positive int"):
