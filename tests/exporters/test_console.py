@@ -99,10 +99,10 @@ async def test_json_format_writes_one_json_line_per_record() -> None:
 
 async def test_pretty_format_writes_one_line_per_record() -> None:
     """format="pretty" writes one human line per record, escaping line breaks."""
-    exporter = ConsoleExporter(Stream(), format="pretty", colors=False)
+    exporter = ConsoleExporter(Stream(), format="pretty", colors=False, time="utc")
     out = await export(exporter, make_event("a\nb"), make_event("c\u2028d"))
     assert out == (
-        "2026-11-23 19:40:00.123 INFO  app  a\\nb\n2026-11-23 19:40:00.123 INFO  app  c\\u2028d\n"
+        "2026-11-23 19:40:00.123Z INFO  app  a\\nb\n2026-11-23 19:40:00.123Z INFO  app  c\\u2028d\n"
     )
 
 
@@ -114,8 +114,8 @@ async def test_auto_format_is_json_when_the_stream_is_not_a_tty() -> None:
 
 async def test_auto_format_is_pretty_on_a_tty() -> None:
     """format="auto" on a terminal writes pretty lines."""
-    out = await export(ConsoleExporter(Stream(tty=True), colors=False))
-    assert out == "2026-11-23 19:40:00.123 INFO  app  hello\n"
+    out = await export(ConsoleExporter(Stream(tty=True), colors=False, time="utc"))
+    assert out == "2026-11-23 19:40:00.123Z INFO  app  hello\n"
 
 
 async def test_a_stream_whose_isatty_raises_counts_as_not_a_tty() -> None:
@@ -328,3 +328,18 @@ async def test_exports_work_after_after_fork() -> None:
     exporter.after_fork()
     out = await export(exporter, make_event("after"))
     assert [orjson.loads(line)["body"] for line in out.splitlines()] == ["before", "after"]
+
+
+def test_the_console_settings_reach_the_exporter_built_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FAPILOG_CONSOLE_* from the environment configure the exporter named "console"."""
+    from fapilog import Settings
+    from fapilog.exporters._registry import resolve_exporters
+
+    monkeypatch.setenv("FAPILOG_CONSOLE_TIME", "utc")
+    monkeypatch.setenv("FAPILOG_CONSOLE_LOCALS", "true")
+    monkeypatch.setenv("FAPILOG_CONSOLE_COLORS", "false")
+    (exporter,) = resolve_exporters(["console"], Settings.load())
+    assert isinstance(exporter, ConsoleExporter)
+    assert (exporter.time, exporter.show_locals, exporter.colors) == ("utc", True, False)

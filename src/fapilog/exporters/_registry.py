@@ -43,7 +43,7 @@ def _console(settings: Settings) -> Exporter:
     from fapilog.exporters.console import ConsoleExporter
 
     stream = sys.stdout if settings.console_stream == "stdout" else None
-    return ConsoleExporter(stream=stream, format=settings.console_format)
+    return ConsoleExporter.from_settings(settings, stream)
 
 
 def _file(settings: Settings) -> Exporter:
