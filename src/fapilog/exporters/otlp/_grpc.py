@@ -1,4 +1,4 @@
-"""OTLP/gRPC log exporter on ``grpc.aio``."""
+"""OTLP/gRPC log exporter: synchronous gRPC on daemon threads, safe across ``fork()``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import dataclasses
 import re
 from typing import TYPE_CHECKING, Any
 
+# First: importing _fork turns on gRPC's fork support while that is still possible.
+from fapilog.exporters.otlp import _fork  # noqa: F401
+
+# isort: split
 import grpc
-import grpc.aio
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
 from fapilog._diagnostics import reporter
 from fapilog._version import __version__
@@ -19,14 +21,18 @@ from fapilog.exporters._secret import SecretHeaders
 from fapilog.exporters.otlp._config import OTLPExporterOptions
 from fapilog.exporters.otlp._diagnose import Diagnoser, combine
 from fapilog.exporters.otlp._exporter import Accepted, OTLPExporterBase
+from fapilog.exporters.otlp._grpc_channel import (
+    CHANNEL_OPTIONS,
+    CallThreads,
+    GrpcChannel,
+    Interrupted,
+)
 from fapilog.exporters.otlp._status import retry_delay, status_from_metadata
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = ["OTLPGrpcExporter"]
-
-_EXPORT_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 
 #: Codes the OTLP specification lists as retryable (RESOURCE_EXHAUSTED is retryable
 #: only when the server sends RetryInfo, i.e. it expects to recover).
@@ -53,9 +59,13 @@ _CONNECTION_ERROR = re.compile(
 class OTLPGrpcExporter(OTLPExporterBase):
     """Sends log batches to an OTLP/gRPC endpoint (``LogsService/Export``).
 
-    The channel is opened lazily, on the event loop of the first export (the
-    pipeline's worker loop). Each ``export`` makes one attempt per request and
-    classifies the outcome per the OTLP specification; the pipeline retries.
+    Calls are blocking calls of gRPC's synchronous API, made on daemon threads of the
+    exporter's own (as many as ``max_concurrent_exports``), so that fapilog always
+    knows whether it is inside gRPC's core: before every ``os.fork()`` the channel is
+    closed (calls in flight end as retryable results, which the pipeline retries) and
+    the child opens a channel of its own (see ``docs/fork-safety.md``). Each
+    ``export`` makes one attempt per request and classifies the outcome per the OTLP
+    specification; the pipeline retries.
 
     Args:
         options: resolved options; when omitted they are read from ``**kwargs`` over
@@ -85,32 +95,30 @@ class OTLPGrpcExporter(OTLPExporterBase):
         self._diagnoser = Diagnoser(options)
         # Lower-case keys (as gRPC wants); the values stay wrapped until each call.
         self._metadata = SecretHeaders(options.headers)
-        self._channel: Any = None
-        self._stub: Any = None
+        self._conn: GrpcChannel | None = None
+        self._threads = CallThreads(self.name, self.max_concurrent_exports)
+        self._path_reported = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Channels abandoned in a forked child: kept referenced so their finaliser
-        # never runs there and touches the connection the parent still uses.
-        self._orphans: list[Any] = []
 
-    def _connect(self) -> Any:
+    @property
+    def _channel(self) -> grpc.Channel | None:
+        """The open gRPC channel, if any."""
+        return None if self._conn is None else self._conn.channel
+
+    def _connect(self) -> GrpcChannel:
         opts = self.options
-        channel_options = [("grpc.primary_user_agent", f"fapilog/{__version__}")]
+        channel_options = [("grpc.primary_user_agent", f"fapilog/{__version__}"), *CHANNEL_OPTIONS]
         compression = grpc.Compression.Gzip if opts.compression == "gzip" else None
+        credentials = None
         if opts.tls:
             credentials = grpc.ssl_channel_credentials(
                 root_certificates=_read(opts.certificate_file),
                 private_key=_read(opts.client_key_file),
                 certificate_chain=_read(opts.client_certificate_file),
             )
-            channel = grpc.aio.secure_channel(
-                opts.grpc_target, credentials, channel_options, compression
-            )
-        else:
-            channel = grpc.aio.insecure_channel(opts.grpc_target, channel_options, compression)
-        self._channel = channel
-        self._loop = asyncio.get_running_loop()
-        self._diagnoser = Diagnoser(opts)  # its shared probes belong to one loop
-        if path := opts.grpc_path:
+        conn = self._conn = GrpcChannel(opts.grpc_target, channel_options, credentials, compression)
+        if (path := opts.grpc_path) and not self._path_reported:
+            self._path_reported = True
             reporter.report(
                 f"endpoint_path:{self.name}",
                 f"exporter {self.name!r}: the gRPC endpoint {opts.display_endpoint} has the "
@@ -118,40 +126,41 @@ class OTLPGrpcExporter(OTLPExporterBase):
                 "/v1/logs is the OTLP/HTTP path: for OTLP/HTTP set "
                 "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, else drop the path",
             )
-        # The request is already serialised (see _wire.py): no request serialiser.
-        self._stub = channel.unary_unary(
-            _EXPORT_METHOD, response_deserializer=ExportLogsServiceResponse.FromString
-        )
-        return self._stub
+        return conn
 
     async def start(self) -> None:
-        """Open the channel on the pipeline's loop now, not at the first export.
+        """Start the call threads and open the channel now, not at the first export.
 
-        grpc.aio starts its poller thread with the first channel; if that came at
-        interpreter exit (a short script's only events, flushed then), Python 3.12+
-        would refuse the thread and the process crashed in gRPC's core.
+        Python 3.12 and later refuse to start threads once the interpreter exits; if
+        the first export came then (a short script's only events, flushed at exit),
+        there would be no thread to make the call on. Opening the channel here also
+        reads the TLS files at pipeline start.
         """
-        if self._stub is None or self._loop is not asyncio.get_running_loop():
-            self._connect()
+        self._threads.start()
+        conn = self._conn if self._conn is not None else self._connect()
+        conn.open()
 
     async def _send(self, payload: bytes, timeout: float) -> Accepted | ExportResult:
-        stub = self._stub
-        if stub is None or self._loop is not asyncio.get_running_loop():
+        conn = self._conn
+        if conn is None:
             try:
-                stub = self._connect()
+                conn = self._connect()
             except OSError as exc:
                 return ExportResult.failure(f"cannot read a TLS file: {exc.strerror or exc}")
-        started = asyncio.get_running_loop().time()
-        try:
-            response: ExportLogsServiceResponse = await stub(
-                payload, timeout=timeout, metadata=self._metadata.metadata()
-            )
-        except grpc.aio.AioRpcError as exc:
-            result = self._classify(exc)
-            budget = timeout - (asyncio.get_running_loop().time() - started)
-            return await self._diagnosed(exc, result, budget)
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop = loop
+            self._diagnoser = Diagnoser(self.options)  # its shared probes belong to one loop
+        started = loop.time()
+        outcome = await self._threads.run(conn.call, payload, timeout, self._metadata.metadata())
+        if isinstance(outcome, Interrupted):
+            return ExportResult.retryable(outcome.reason)
+        if isinstance(outcome, grpc.RpcError):
+            result = self._classify(outcome)
+            budget = timeout - (loop.time() - started)
+            return await self._diagnosed(outcome, result, budget)
         self._diagnoser.forget()
-        partial = response.partial_success
+        partial = outcome.partial_success
         return Accepted(partial.rejected_log_records, partial.error_message)
 
     async def _diagnosed(self, exc: Any, result: ExportResult, budget: float) -> ExportResult:
@@ -174,17 +183,22 @@ class OTLPGrpcExporter(OTLPExporterBase):
         return ExportResult.failure(reason)
 
     async def shutdown(self) -> None:
-        """Close the channel, cancelling any call still in flight."""
-        channel, loop = self._channel, self._loop
-        self._channel = self._stub = self._loop = None
-        if channel is not None and loop is asyncio.get_running_loop():
-            await channel.close()
+        """Close the channel, cancelling any call still in flight, and end the threads."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+        self._threads.close()
 
     def after_fork(self) -> None:
-        """Forget the parent's channel; the next export opens a new one."""
-        if self._channel is not None:
-            self._orphans.append(self._channel)
-        self._channel = self._stub = self._loop = None
+        """Forget the parent's channel and threads; the child opens its own on use.
+
+        Nothing of the parent's is closed or touched: the fork hooks of
+        :mod:`fapilog.exporters.otlp._fork` already made it idle before the fork.
+        """
+        # Dropped, not closed: in a child its channel is the parent's (closed by the
+        # before-fork hook); a new GrpcChannel opens at the next start or export.
+        self._conn = None
+        self._threads.after_fork()
         self._progress.clear()
         self._diagnoser = Diagnoser(self.options)
 
