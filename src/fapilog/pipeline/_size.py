@@ -255,8 +255,8 @@ class MemoryPlan:
     """How ``max_queue_bytes`` is shared between the stages that hold events.
 
     * ``intake_bytes`` (:data:`INTAKE_SHARE`): captured calls waiting in the ring;
-      enforced by :class:`IntakeBudget` as a record count. A drain in progress can
-      hold as much again while the ring refills.
+      enforced by :class:`IntakeBudget` as a record count. The calls a drain is
+      building are bounded by the worker's drain limit (a share of ``lane_bytes``).
     * ``lane_bytes`` (:data:`LANE_SHARE`): each exporter's backlog plus the batches
       it is exporting (batches are shared between lanes, so this bounds them all).
     * ``batch_bytes`` (:data:`BATCH_SHARE`): the most one batch may hold (a batch is
