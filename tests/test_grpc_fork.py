@@ -264,6 +264,7 @@ def _event() -> fapilog.LogEvent:
     )
 
 
+@pytest.mark.once
 def test_grpc_fork_support_is_enabled_when_fapilog_comes_first() -> None:
     """Imported before grpc, the exporter turns on gRPC's fork support (and the poll
     strategy it needs); a value the application set is kept; imported after grpc it
