@@ -411,8 +411,8 @@ class TestLifecycle:
         channel = exp._channel
         await exp.shutdown()
         assert exp._channel is None
-        with pytest.raises(grpc.aio.UsageError):
-            await channel.channel_ready()
+        with pytest.raises(ValueError, match="closed channel"):
+            channel.unary_unary("/x")(b"", timeout=1)
 
     async def test_after_fork_forgets_the_channel_and_reconnects(
         self, collector: GrpcCollector, exporter: OTLPGrpcExporter
@@ -424,8 +424,9 @@ class TestLifecycle:
         assert exporter._channel is None
         assert (await exporter.export(events(1))).ok
         assert exporter._channel is not old
-        assert old.get_state() is not grpc.ChannelConnectivity.SHUTDOWN
-        await old.close()
+        call = old.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export")
+        assert await asyncio.to_thread(call, b"", timeout=5) is not None  # still open
+        old.close()
 
 
 class TestConstruction:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import random
 import re
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 from fapilog._diagnostics import reporter
 from fapilog.exporters._base import ExportStatus
 from fapilog.pipeline._breaker import CircuitBreaker
+from fapilog.pipeline._size import estimate_size, size_from_parts
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -44,7 +46,13 @@ if TYPE_CHECKING:
 # global random state.
 _JITTER = random.Random()
 
-__all__ = ["MAX_BACKOFF", "AsyncBatchProcessor", "BatchOptions"]
+__all__ = [
+    "MAX_BACKOFF",
+    "AsyncBatchProcessor",
+    "BatchOptions",
+    "estimate_size",
+    "size_from_parts",
+]
 
 #: The longest pause between two attempts of one batch (unless the backend asks for
 #: more with retry-after): a destination that comes back is used within about this.
@@ -67,6 +75,7 @@ class BatchOptions:
         "initial_backoff",
         "lane_wait",
         "max_backoff",
+        "max_batch_bytes",
         "max_batch_size",
         "max_queue_bytes",
         "max_queue_size",
@@ -86,8 +95,11 @@ class BatchOptions:
         initial_backoff: float = 0.1,
         max_backoff: float = MAX_BACKOFF,
         lane_wait: float = 0.1,
+        max_batch_bytes: int | None = None,
     ) -> None:
         self.max_batch_size = max_batch_size
+        #: The most estimated bytes one batch holds (it is sent early when reached).
+        self.max_batch_bytes = max_batch_bytes or max(1, max_queue_bytes // 32)
         self.schedule_delay = schedule_delay
         self.export_timeout = export_timeout
         self.max_queue_size = max_queue_size
@@ -136,6 +148,7 @@ class _Lane:
         self.idle = asyncio.Event()
         self.idle.set()
         self.exporting = 0  # batches being exported right now
+        self.exporting_bytes = 0  # their estimated bytes: they count in the byte bound
         self.task: asyncio.Task[None] | None = None
         self.breaker = CircuitBreaker()
         #: True while the lane drops what does not fit its backlog (see the module doc).
@@ -190,7 +203,8 @@ class _Lane:
         events, nbytes = opts.max_queue_size, opts.max_queue_bytes
         if half:
             events, nbytes = max(1, events // 2), max(1, nbytes // 2)
-        return self.backlog_events + slack > events or self.backlog_bytes + slack > nbytes
+        held = self.backlog_bytes + self.exporting_bytes
+        return self.backlog_events + slack > events or held + slack > nbytes
 
     def stall_in(self, now: float) -> float:
         """Seconds until this full lane counts as stalled (<= 0: it is; then it sheds)."""
@@ -265,6 +279,7 @@ class _Lane:
                     slots.release()  # dropped meanwhile, or the circuit opened
                     continue
                 batch = self.backlog.popleft()
+                self.exporting_bytes += batch.nbytes
                 self._took(batch)
                 self.exporting += 1
                 task = loop.create_task(self._export_one(batch, slots))
@@ -279,6 +294,7 @@ class _Lane:
     async def _probe(self) -> None:
         """Half-open circuit: one attempt with the head batch; keep it if that fails."""
         batch = self.backlog.popleft()
+        self.exporting_bytes += batch.nbytes
         self._took(batch)
         self.exporting += 1
         try:
@@ -288,6 +304,7 @@ class _Lane:
             raise
         finally:
             self.exporting -= 1
+            self.exporting_bytes -= batch.nbytes
         now = asyncio.get_running_loop().time()
         if reason == _KEEP:
             self.backlog.appendleft(batch)
@@ -318,7 +335,9 @@ class _Lane:
             raise
         finally:
             self.exporting -= 1
+            self.exporting_bytes -= batch.nbytes
             slots.release()
+            self._check_room()
         if self.breaker.is_closed:
             self.breaker.batch_done(reason in ("", "rejected"), asyncio.get_running_loop().time())
             if not self.breaker.is_closed:
@@ -421,35 +440,6 @@ class _Lane:
         reporter.report(f"{kind}:{self.name}", f"exporter {self.name!r}: {message}")
 
 
-def estimate_size(event: LogEvent) -> int:
-    """A cheap estimate of an event's encoded size in bytes, to bound memory.
-
-    Strings and bytes count their length, every attribute a fixed overhead for its
-    key and framing, other values nothing more. Far cheaper than encoding, and it
-    catches what matters: big strings.
-    """
-    attributes = event.attributes
-    text = 0
-    for value in attributes.values():
-        cls = type(value)
-        if cls is str or cls is bytes:
-            text += len(value)
-    return size_from_parts(event.body, len(attributes), text)
-
-
-def size_from_parts(body: object, attributes: int, text: int) -> int:
-    """:func:`estimate_size` of an event with ``body``, ``attributes`` attributes and
-    ``text`` bytes of string and bytes attribute values (for callers that summed them
-    already)."""
-    cls = type(body)
-    return (
-        96
-        + (len(body) if cls is str or cls is bytes else 32)  # type: ignore[arg-type]  # checked by cls
-        + 32 * attributes
-        + text
-    )
-
-
 _DIGITS = re.compile(r"\d+")
 
 
@@ -482,6 +472,7 @@ class AsyncBatchProcessor:
         self.exporters = list(exporters)
         self._pending: list[LogEvent] = []
         self._pending_sizes: list[int] = []  # estimate_size() of each pending event
+        self._pending_bytes = 0  # their sum
         self._pending_since = 0.0
         # True from a batch sent for being full until the partial one after it goes:
         # the pipeline then sends that partial as soon as the buffer has gone quiet.
@@ -517,6 +508,7 @@ class AsyncBatchProcessor:
             self._pending_since = asyncio.get_running_loop().time()
         self._pending.extend(events)
         self._pending_sizes.extend(sizes)
+        self._pending_bytes += sum(sizes)
         self.release()
 
     def release(self) -> None:
@@ -525,8 +517,11 @@ class AsyncBatchProcessor:
         What stays staged waits for :meth:`wait_for_room`; a lane's backlog therefore
         overshoots its bounds by at most one batch.
         """
-        while len(self._pending) >= self.options.max_batch_size and self.has_room():
-            self._emit(self.options.max_batch_size)
+        opts = self.options
+        while (
+            len(self._pending) >= opts.max_batch_size or self._pending_bytes >= opts.max_batch_bytes
+        ) and self.has_room():
+            self._emit(self._full_batch())
             self._burst = True
         # Only a partial batch may be left once the lanes have room: what tick() and
         # end_burst() send is never larger than max_batch_size.
@@ -565,13 +560,28 @@ class AsyncBatchProcessor:
         """Send everything staged now (flush), as far as the lanes have room."""
         self._burst = False
         while self._pending and self.has_room():
-            self._emit(min(len(self._pending), self.options.max_batch_size))
+            self._emit(self._full_batch())
+
+    def _full_batch(self) -> int:
+        """How many staged events the next batch takes: up to ``max_batch_size``, and no
+        more than fit ``max_batch_bytes`` (at least one)."""
+        opts = self.options
+        n = min(len(self._pending), opts.max_batch_size)
+        if self._pending_bytes <= opts.max_batch_bytes:
+            return n
+        room = opts.max_batch_bytes
+        for i, size in enumerate(itertools.islice(self._pending_sizes, n)):
+            room -= size
+            if room < 0:
+                return max(1, i)
+        return n
 
     def _emit(self, n: int) -> None:
         events = self._pending[:n]
         del self._pending[:n]
         nbytes = sum(self._pending_sizes[:n])
         del self._pending_sizes[:n]
+        self._pending_bytes -= nbytes
         if self._pending:
             self._pending_since = asyncio.get_running_loop().time()
         acct = self.accounting

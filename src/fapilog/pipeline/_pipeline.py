@@ -26,6 +26,7 @@ from fapilog.exporters._registry import resolve_exporters, resolve_processors
 from fapilog.pipeline import _capture, _lifecycle
 from fapilog.pipeline._batch import AsyncBatchProcessor, BatchOptions, estimate_size
 from fapilog.pipeline._materialize import materialize_batch
+from fapilog.pipeline._size import IntakeBudget, MemoryPlan
 from fapilog.pipeline._stats import NOT_LOSS, Accounting, PipelineStats, loss_line
 from fapilog.processors._builtin import (
     BaggageProcessor,
@@ -161,6 +162,9 @@ class Pipeline:
         self._max_queue = settings.max_queue_size
         # The hot path appends while len(ring) < _capacity. Setting it to -1 routes
         # every call to _slow_put (capture active, or shut down) at no cost otherwise.
+        # How max_queue_bytes is shared between the ring, the lanes and one batch
+        # (docs/memory.md).
+        self._plan = MemoryPlan(settings.max_queue_bytes)
         self._capacity = self._max_queue
         self._policy = settings.overflow
         self._block_timeout = settings.block_timeout_ms / 1000
@@ -183,7 +187,8 @@ class Pipeline:
             schedule_delay=settings.schedule_delay_ms / 1000,
             export_timeout=settings.export_timeout_ms / 1000,
             max_queue_size=settings.max_queue_size,
-            max_queue_bytes=settings.max_queue_bytes,
+            max_queue_bytes=self._plan.lane_bytes,
+            max_batch_bytes=self._plan.batch_bytes,
             block=settings.overflow == "block",
             drop_oldest=settings.overflow == "drop_oldest",
             # A full lane that delivers nothing holds the worker up for half of what a
@@ -219,7 +224,11 @@ class Pipeline:
 
     def _init_process_state(self) -> None:
         self._ring: collections.deque[Captured] = collections.deque()
-        self._capacity = self._max_queue
+        # The ring's record limit that keeps it within its share of max_queue_bytes,
+        # from the sizes of the events the worker builds (see _size.IntakeBudget).
+        self._intake = IntakeBudget(self._plan.intake_bytes, self._max_queue)
+        self._limit = self._intake.limit
+        self._capacity = self._limit
         self._acct = Accounting(self._ring.__len__)
         # Reentrant for the same reason as the accounting lock (the SIGTERM hook).
         self._state_lock = threading.RLock()
@@ -288,8 +297,9 @@ class Pipeline:
 
     def _refresh_gate(self) -> None:
         """Open the hot path, or close it while shut down, capturing or flushing on write."""
-        closed = self._closed or self._flush_on_write or _capture.capturing()
-        self._capacity = -1 if closed else self._max_queue
+        with self._state_lock:  # the worker publishes a new _limit through here too
+            closed = self._closed or self._flush_on_write or _capture.capturing()
+            self._capacity = -1 if closed else self._limit
 
     def _set_flush_on_write(self, on: bool) -> None:
         """Flush every event before its logging call returns (``on``), or stop doing so."""
@@ -314,7 +324,7 @@ class Pipeline:
                 self._drop_closed()
                 return
         ring = self._ring
-        if len(ring) < self._max_queue:
+        if len(ring) < self._limit:
             ring.append(rec)
         else:
             self._overflow(rec)
@@ -361,13 +371,13 @@ class Pipeline:
             with self._space:
                 self._space_waiters += 1
                 try:
-                    while len(ring) >= self._max_queue and not self._closed:
+                    while len(ring) >= self._limit and not self._closed:
                         remaining = deadline - time.monotonic()
                         if remaining <= 0 or not self._space.wait(remaining):
                             break
                 finally:
                     self._space_waiters -= 1
-            if len(ring) < self._max_queue and not self._closed:
+            if len(ring) < self._limit and not self._closed:
                 ring.append(rec)
                 return
         self._acct.caller_drop("queue_full")
@@ -388,11 +398,11 @@ class Pipeline:
             return
         if self._capacity < 0 and _capture.capture(self, rec):
             return
-        while len(ring) >= self._max_queue and not self._closed:
+        while len(ring) >= self._limit and not self._closed:
             loop = asyncio.get_running_loop()
             fut: asyncio.Future[None] = loop.create_future()
             self._async_waiters.append((loop, fut))
-            if len(ring) < self._max_queue:
+            if len(ring) < self._limit:
                 break
             await fut
         if self._closed:
@@ -528,6 +538,13 @@ class Pipeline:
             processors = processors[2:]
         built_sizes: list[int] = []
         built, failed, error = materialize_batch(items, self.resource, enrich, built_sizes)
+        limit = self._intake.update(built_sizes)
+        if limit != self._limit:
+            grew = limit > self._limit
+            self._limit = limit
+            self._refresh_gate()
+            if grew:
+                self._wake_waiters()
         if failed:
             reporter.report("materialize", f"could not build an event: {error!r}")
         filtered = 0
