@@ -160,7 +160,9 @@ class Settings(BaseSettings):
     """Events the caller-side ring buffer holds, and each exporter's backlog bound."""
 
     max_queue_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
-    """Bytes (estimated) each exporter's backlog may hold."""
+    """Bytes (estimated) everything buffered may hold: a quarter for the intake ring,
+    half for each exporter's backlog and exports in flight, one 32nd for a batch
+    (``docs/memory.md``)."""
 
     max_export_batch_size: int = Field(default=512, gt=0)
     """Events per export call."""

@@ -386,8 +386,13 @@ class Pipeline:
     def _report_full(self) -> None:
         reporter.report(
             f"queue_full:{self._serial}",
-            f"buffer full ({self._max_queue} events); dropping per overflow={self._policy!r} "
-            "(see fapilog.stats())",
+            f"buffer full ({self._limit} events"
+            + (
+                ", limited by max_queue_bytes for events this large"
+                if self._limit < self._max_queue
+                else ""
+            )
+            + f"); dropping per overflow={self._policy!r} (see fapilog.stats())",
         )
 
     async def _aput(self, rec: Captured) -> None:
@@ -784,6 +789,8 @@ class Pipeline:
             )
         else:
             full = f"buffer full: raise max_queue_size ({s.max_queue_size}) or use overflow=block"
+        if self._limit < self._max_queue:  # the byte bound, not the count, is what filled
+            full += f"; with events this large, raise max_queue_bytes ({s.max_queue_bytes})"
         return {
             "queue_full": full,
             "export_backlog": (
