@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
@@ -134,6 +135,51 @@ def test_the_report_and_caplog_feed_can_be_switched_off(pytester: pytest.Pyteste
     result.stdout.fnmatch_lines(["*ValueError: not enough values to unpack*"])
 
 
+_STUCK = """
+import asyncio, time
+
+import fapilog
+from fapilog import Exporter, ExportResult
+
+
+class Stuck(Exporter):
+    name = "stuck"
+
+    async def export(self, batch):
+        await asyncio.sleep(3600)
+        return ExportResult.success()
+
+
+LEFT_BEHIND = []
+
+
+def test_leaves_a_stuck_pipeline_behind():
+    pipeline = fapilog.Pipeline(exporters=[Stuck()], schedule_delay_ms=1)
+    pipeline.get_logger("x").info("never delivered")
+    LEFT_BEHIND.append(pipeline)  # not shut down: still live for the next tests
+
+
+def test_{n}_does_not_log():
+    assert True
+"""
+
+
+@pytest.mark.once
+def test_only_pipelines_the_test_logged_to_are_flushed(pytester: pytest.Pytester) -> None:
+    """A stuck pipeline an earlier test left behind costs only that test the flush
+    timeout, not every later test (they did not log to it)."""
+    pytester.makeini("[pytest]\nfapilog_flush_timeout = 3\n")
+    head, tail = _STUCK.split("def test_{n}_does_not_log")
+    body = head + "".join(f"def test_{n}_does_not_log" + tail for n in range(5))
+    pytester.makepyfile(test_stuck=body)
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess("-p", "fapilog", "-p", "no:cacheprovider")
+    elapsed = time.monotonic() - started
+    result.assert_outcomes(passed=6)
+    # One flush timeout (3 s, the test that logged) plus start-up, not six of them.
+    assert elapsed < 12, elapsed
+
+
 def test_caplog_sees_events_as_the_call_returns(caplog: pytest.LogCaptureFixture) -> None:
     """In this very suite: each event is in caplog.records before the next line runs."""
     log = fapilog.get_logger("svc")
@@ -171,7 +217,7 @@ def test_without_caplog_events_are_exported_and_the_hot_path_stays_open() -> Non
     exporter = RecordingExporter()
     pipeline = fapilog.Pipeline(exporters=[exporter], schedule_delay_ms=5)
     try:
-        assert pipeline._capacity == pipeline._max_queue  # no capture: appends go straight in
+        assert pipeline._capacity == pipeline._limit > 0  # no capture: appends go straight in
         pipeline.get_logger("svc").info("exported")
         assert pipeline.flush(5)
         assert [e.body for e in exporter.events] == ["exported"]

@@ -188,6 +188,17 @@ class _CallState:
     def __init__(self, collector: _Collector) -> None:
         self.collector = collector
         self.undo: list[Callable[[], None]] = []
+        #: Each pipeline's ``emitted`` count when the call began (0 for one created
+        #: during the call): only pipelines the test logged to are flushed at its end,
+        #: so a pipeline an earlier test left behind (perhaps stuck by design) never
+        #: costs later tests the flush timeout.
+        self.emitted_before: dict[int, int] = {}
+
+    def watch(self, pipeline: Pipeline, emitted: int) -> None:
+        self.emitted_before[id(pipeline)] = emitted
+
+    def logged_to(self, pipeline: Pipeline) -> bool:
+        return pipeline.stats().emitted > self.emitted_before.get(id(pipeline), 0)
 
 
 def _fapilog_loaded() -> bool:
@@ -209,11 +220,16 @@ def _begin(item: pytest.Item) -> _CallState | None:
     state = _CallState(_Collector(caplog.handler if caplog is not None else None))
     _Observer.collector = state.collector
     for pipeline in _lifecycle.live_pipelines():
+        state.watch(pipeline, pipeline.stats().emitted)
         _attach(pipeline)
 
     # Pipelines built during the call (the lazily created default pipeline, one a
     # test builds) are observed from their first event.
-    state.undo.append(_lifecycle.on_register(_attach))
+    def created(pipeline: Pipeline) -> None:
+        state.watch(pipeline, 0)
+        _attach(pipeline)
+
+    state.undo.append(_lifecycle.on_register(created))
 
     if caplog is not None:
         sink = _CaplogSink(state.collector, _capture._SINK.get())
@@ -252,6 +268,8 @@ def _end(item: pytest.Item, state: _CallState) -> None:
             timeout = _flush_timeout(item.config)
             deadline = time.monotonic() + timeout
             for pipeline in _lifecycle.live_pipelines():
+                if not state.logged_to(pipeline):
+                    continue
                 remaining = max(0.0, deadline - time.monotonic())
                 if not pipeline.flush(timeout=remaining):
                     note = (
