@@ -93,7 +93,12 @@ def test_a_black_holed_exporter_does_not_stall_a_healthy_one() -> None:
     n = 60_000
     healthy = InMemoryExporter()
     hole = BlackHole()
-    pipeline = Pipeline(exporters=[hole, healthy], schedule_delay_ms=5, redaction=False)
+    # The lane wait is half of block_timeout_ms: a caller blocked while the worker waits
+    # for the stuck lane gets room before its own timeout. 1 s (lane wait 0.5 s) leaves
+    # a margin no scheduler delay on a loaded machine eats; 100 ms usually does too.
+    pipeline = Pipeline(
+        exporters=[hole, healthy], schedule_delay_ms=5, redaction=False, block_timeout_ms=1000
+    )
     log = pipeline.get_logger("iso")
     started = time.perf_counter()
     for i in range(n):
