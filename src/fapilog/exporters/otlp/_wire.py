@@ -289,10 +289,12 @@ def _record(event: LogEvent) -> bytes:
         time = _pack_tagged_fixed64(_LR_TIME, ts) if ts > 0 else b""
         observed_time = _pack_tagged_fixed64(_LR_OBSERVED, observed) if observed > 0 else b""
     except struct.error:  # 2**64 or more: wrapped, as the reference does
-        time = _pack_tagged_fixed64(_LR_TIME, ts & _UINT64_MASK) if ts > 0 else b""
-        observed_time = (
-            _pack_tagged_fixed64(_LR_OBSERVED, observed & _UINT64_MASK) if observed > 0 else b""
-        )
+        # A value that wraps to 0 (2**64 itself) is the default: not written at all,
+        # as protobuf leaves out a zero fixed64.
+        ts = ts & _UINT64_MASK if ts > 0 else 0
+        observed = observed & _UINT64_MASK if observed > 0 else 0
+        time = _pack_tagged_fixed64(_LR_TIME, ts) if ts else b""
+        observed_time = _pack_tagged_fixed64(_LR_OBSERVED, observed) if observed else b""
     severity = _severities.get((event.severity_number, event.severity_text))
     if severity is None:
         severity = _severity_fields(event.severity_number, event.severity_text)
