@@ -5,7 +5,8 @@ Two scenarios, each in a fresh interpreter, printed as one JSON line each:
 * ``blackhole``: OTLP/HTTP to a loopback server that accepts TCP and never answers,
   next to a healthy file exporter; the application logs in a tight loop for
   ``--seconds``. Reports the calls made, their mean cost, the lines the file received
-  and the drops counted on the stuck exporter.
+  and the drops counted on the stuck exporter. ``file_only`` is the same loop with the
+  file exporter alone: the normal cost of a call, for comparison.
 * ``burst``: ``--events`` log calls as fast as possible under ``overflow=drop_newest``
   into a file exporter. Reports what was delivered, dropped at the intake
   (``queue_full``, never processed) and dropped after processing (``export_backlog``),
@@ -39,13 +40,10 @@ def accept():
 threading.Thread(target=accept, daemon=True).start()
 port = server.getsockname()[1]
 path = {path!r}
-pipeline = fapilog.Pipeline(
-    exporters=[
-        OTLPExporter(endpoint=f"http://127.0.0.1:{{port}}", protocol="http/protobuf"),
-        "file",
-    ],
-    file_path=path,
-)
+exporters = [] if {file_only} else [
+    OTLPExporter(endpoint=f"http://127.0.0.1:{{port}}", protocol="http/protobuf")
+]
+pipeline = fapilog.Pipeline(exporters=[*exporters, "file"], file_path=path)
 log = pipeline.get_logger("bench")
 calls = 0
 started = time.perf_counter()
@@ -63,13 +61,14 @@ while time.monotonic() < deadline:
     time.sleep(0.05)
 with open(path, encoding="utf-8") as f:
     lines = sum(1 for _ in f)
+otlp = stats.exporters.get("otlp")
 print(json.dumps({{
-    "scenario": "blackhole", "seconds": round(elapsed, 2), "calls": calls,
+    "scenario": "file_only" if {file_only} else "blackhole",
+    "seconds": round(elapsed, 2), "calls": calls,
     "mean_call_ns": round(elapsed / calls * 1e9),
     "file_lines": lines,
-    "otlp": {{"shedding": stats.exporters["otlp"].shedding,
-              "dropped": dict(stats.exporters["otlp"].dropped),
-              "circuit": stats.exporters["otlp"].circuit}},
+    "otlp": otlp and {{"shedding": otlp.shedding, "dropped": dict(otlp.dropped),
+                       "circuit": otlp.circuit}},
     "intake_dropped": {{k: v for k, v in stats.dropped.items() if k == "queue_full"}},
 }}))
 import os
@@ -124,7 +123,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(run(BLACKHOLE.format(path=f"{tmp}/a.jsonl", seconds=args.seconds))))
+        for file_only in (True, False):
+            code = BLACKHOLE.format(
+                path=f"{tmp}/a{file_only}.jsonl", seconds=args.seconds, file_only=file_only
+            )
+            print(json.dumps(run(code)))
         print(json.dumps(run(BURST.format(path=f"{tmp}/b.jsonl", events=args.events))))
 
 
