@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import inspect
 import logging
 import subprocess
 import sys
+import threading
 import weakref
 from collections.abc import Iterator
 
@@ -111,6 +113,33 @@ def test_with_stacklevel_records_the_caller_of_a_wrapper(on) -> None:
     assert function == "test_with_stacklevel_records_the_caller_of_a_wrapper"
     with pytest.raises(ValueError, match="at least 1"):
         wrapped.with_stacklevel(0)
+
+
+def test_a_stacklevel_deeper_than_the_stack_never_raises(on) -> None:
+    """with_stacklevel(n) beyond the stack records the outermost frame, on a thread whose
+    stack is short, for every entry that captures a call site (found in the final read:
+    sys._getframe raised ValueError into the log call)."""
+    pipeline, exporter = on
+    deep = pipeline.get_logger("x").with_stacklevel(10_000)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            deep.info("sync")
+            deep.log("warning", "by name")
+            asyncio.run(deep.ainfo("async"))
+            with deep.timed("block"):
+                pass
+        except BaseException as exc:  # pragma: no cover - the failure being tested
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert errors == []
+    sites = _sites(pipeline, exporter)
+    assert len(sites) == 4
+    assert all(path is not None and isinstance(number, int) for path, number, _ in sites)
 
 
 def test_audit_records_its_call_site(on) -> None:

@@ -14,7 +14,7 @@ setting).
 from __future__ import annotations
 
 import sys
-from types import CodeType
+from types import CodeType, FrameType
 from typing import Any
 
 __all__ = ["FILE", "FUNCTION", "LINE", "callsite_enabled", "code_attributes", "resolve"]
@@ -67,6 +67,23 @@ def code_attributes(code: CodeType, line: int) -> dict[str, Any]:
 #: (code, instruction offset) -> line, for the worker; bounded, cleared when full.
 _lines: dict[tuple[CodeType, int], int] = {}
 _MAX_LINES = 4096
+
+
+def frame_at(depth: int) -> FrameType:
+    """``sys._getframe(depth)``, or the outermost frame when the stack is not that deep.
+
+    A wrapper's ``with_stacklevel(n)`` may ask for more frames than a call has (a call
+    from the top of a thread, say): the call site is then the outermost frame, never
+    an error raised into the logging call. The hot paths inline ``sys._getframe`` and
+    come here only when it raises.
+    """
+    try:
+        return sys._getframe(depth)
+    except ValueError:
+        frame = sys._getframe(1)
+        while frame.f_back is not None:
+            frame = frame.f_back
+        return frame
 
 
 def line_of(code: CodeType, lasti: int) -> int:

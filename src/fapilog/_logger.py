@@ -15,7 +15,7 @@ from fapilog import _severity
 from fapilog._callsite import FILE as _FILE
 from fapilog._callsite import FUNCTION as _FUNCTION
 from fapilog._callsite import LINE as _LINE
-from fapilog._callsite import callsite_enabled
+from fapilog._callsite import callsite_enabled, frame_at
 from fapilog._diagnostics import reporter
 from fapilog._normalize import normalize_value
 from fapilog.pipeline._materialize import (
@@ -101,7 +101,7 @@ class PipelineRef:
 
 def _record_callsite(logger: Logger, fields: dict[str, Any], up: int) -> None:
     """Add the call site of the application's log call to ``fields`` (not inlined: rare)."""
-    frame = _getframe(logger._depth + up + 1)  # + this function
+    frame = frame_at(logger._depth + up + 2)  # + this function, + frame_at
     fields[_FILE] = frame.f_code  # made attributes by the worker (fapilog._callsite)
     fields[_LINE] = frame.f_lasti
 
@@ -155,7 +155,10 @@ def _sync_method(
             # now (no frame is kept); the worker makes them the code.* attributes
             # (fapilog._callsite). Inlined: cheaper than calling _record_callsite.
             if self._ref.callsite:
-                frame = _getframe(self._depth + up)
+                try:
+                    frame = _getframe(self._depth + up)
+                except ValueError:  # a stacklevel deeper than the stack
+                    frame = frame_at(self._depth + up)
                 fields[_FILE] = frame.f_code  # made attributes by the worker
                 fields[_LINE] = frame.f_lasti
             rec = (
@@ -248,7 +251,10 @@ def _async_method(
             if _may_change(fields) or type(msg) is not str or (args and not _flat(map(type, args))):
                 msg, args = snapshot_call(msg, args, fields)
             if self._ref.callsite:
-                frame = _getframe(self._depth + up)
+                try:
+                    frame = _getframe(self._depth + up)
+                except ValueError:  # a stacklevel deeper than the stack
+                    frame = frame_at(self._depth + up)
                 fields[_FILE] = frame.f_code  # made attributes by the worker
                 fields[_LINE] = frame.f_lasti
             exc_info = fields.get("exc_info", default_exc)
@@ -738,7 +744,7 @@ class Logger:
 
         site = None
         if self._ref.callsite:
-            frame = _getframe(self._depth)
+            frame = frame_at(self._depth + 1)  # + frame_at
             site = (frame.f_code, frame.f_lineno)
         return Timed(self, name, _level_or_info(level), span, fields, site)
 
