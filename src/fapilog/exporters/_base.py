@@ -5,12 +5,13 @@ from __future__ import annotations
 import abc
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from fapilog._event import LogEvent
+    from fapilog._retry import RetryPolicy
 
 __all__ = ["ExportResult", "ExportStatus", "Exporter"]
 
@@ -88,8 +89,18 @@ class Exporter(abc.ABC):
     reported (rate-limited) on stderr.
     """
 
+    #: The version of :mod:`fapilog.plugin` this exporter was written for, e.g.
+    #: ``"1.0"``; ``None`` means not declared (assumed ``"1.0"``). See
+    #: :func:`fapilog.plugin.check_api_version`.
+    api_version: ClassVar[str | None] = None
+
     #: Name used in stats and diagnostics; defaults to the class name.
     name: str = ""
+
+    #: This exporter's own pause between retries of one batch (a class or instance
+    #: attribute); ``None`` uses the pipeline's policy, from the ``retry_*`` settings.
+    #: The export timeout stays the deadline either way.
+    retry_policy: RetryPolicy | None = None
 
     #: How many batches the pipeline may export at once through this exporter. Keep 1
     #: unless ``export`` keeps no per-call state that another call could clobber; a
