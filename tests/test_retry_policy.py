@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import itertools
 import math
 import random
+import time
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import pytest
 
+from fapilog import Exporter, ExportResult, Pipeline
+from fapilog._diagnostics import reporter
 from fapilog._retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from fapilog import LogEvent
 
 
 def test_defaults_match_the_lane_backoff_of_before() -> None:
@@ -127,3 +138,93 @@ def test_from_real_settings() -> None:
     policy = RetryPolicy.from_settings(Settings())
     assert policy.initial_backoff >= 0
     assert policy.max_backoff >= policy.initial_backoff
+
+
+# -- the policy in a pipeline's lane ------------------------------------------------------
+
+
+class _Scripted(Exporter):
+    """Answers retryable ``fails`` times (with ``retry_after``), then delivers."""
+
+    name = "scripted"
+
+    def __init__(self, fails: int, retry_after: float | None = None) -> None:
+        self.fails = fails
+        self.retry_after = retry_after
+        self.calls: list[float] = []  # loop time of each call
+        self.delivered = 0
+
+    async def export(self, batch: Sequence[LogEvent]) -> ExportResult:
+        self.calls.append(asyncio.get_running_loop().time())
+        if len(self.calls) <= self.fails:
+            return ExportResult.retryable("busy", retry_after=self.retry_after)
+        self.delivered += len(batch)
+        return ExportResult.success()
+
+
+def _gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+def test_an_exporters_own_policy_spaces_its_retries() -> None:
+    exporter = _Scripted(fails=3)
+    exporter.retry_policy = RetryPolicy(
+        initial_backoff=0.04, max_backoff=0.1, multiplier=2.0, jitter="none"
+    )
+    pipeline = Pipeline(exporters=[exporter], schedule_delay_ms=5)
+    pipeline.get_logger("x").info("m")
+    assert pipeline.flush(timeout=5)
+    stats = pipeline.stats()
+    pipeline.shutdown()
+    assert exporter.delivered == 1
+    assert stats.exporters["scripted"].retries == 3
+    gaps = _gaps(exporter.calls)
+    assert len(gaps) == 3
+    for gap, wanted in zip(gaps, [0.04, 0.08, 0.1], strict=True):
+        assert wanted - 0.005 <= gap < wanted + 0.5
+
+
+def test_max_attempts_ends_the_retries_before_the_export_timeout() -> None:
+    exporter = _Scripted(fails=100)
+    exporter.retry_policy = RetryPolicy(initial_backoff=0.0, max_backoff=0.0, max_attempts=3)
+    pipeline = Pipeline(exporters=[exporter], schedule_delay_ms=5, export_timeout_ms=30_000)
+    pipeline.get_logger("x").info("m")
+    started = time.monotonic()
+    assert pipeline.flush(timeout=5)
+    assert time.monotonic() - started < 2
+    stats = pipeline.stats()
+    pipeline.shutdown()
+    assert len(exporter.calls) == 3
+    assert stats.exporters["scripted"].retries == 2
+    assert stats.exporters["scripted"].dropped == {"retry_exhausted": 1}
+    assert stats.dropped == {"export_retry_exhausted": 1}
+
+
+def test_retry_after_beyond_max_backoff_is_still_waited_for() -> None:
+    exporter = _Scripted(fails=1, retry_after=0.3)
+    exporter.retry_policy = RetryPolicy(initial_backoff=0.0, max_backoff=0.01)
+    pipeline = Pipeline(exporters=[exporter], schedule_delay_ms=5)
+    pipeline.get_logger("x").info("m")
+    assert pipeline.flush(timeout=5)
+    pipeline.shutdown()
+    assert exporter.delivered == 1
+    (gap,) = _gaps(exporter.calls)
+    assert gap >= 0.3 - 0.005
+
+
+def test_a_retry_policy_that_is_not_one_falls_back_to_the_pipelines_and_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    said: list[tuple[str, str]] = []
+    monkeypatch.setattr(reporter, "report", lambda key, message: said.append((key, message)))
+    exporter = _Scripted(fails=2)
+    exporter.retry_policy = {"max_attempts": 1}  # type: ignore[assignment]
+    pipeline = Pipeline(exporters=[exporter], schedule_delay_ms=5)
+    pipeline.get_logger("x").info("m")
+    assert pipeline.flush(timeout=5)
+    pipeline.shutdown()
+    assert exporter.delivered == 1  # retried by the default policy, not limited to 1 call
+    assert len(exporter.calls) == 3
+    notes = [message for key, message in said if key == "retry_policy:scripted"]
+    assert notes
+    assert "not a RetryPolicy" in notes[0]

@@ -3,11 +3,13 @@
 Each exporter gets its own lane (a bounded backlog, a task and a circuit breaker),
 so a slow or failing exporter delays only itself. A lane makes one export call at a
 time (or up to the exporter's ``max_concurrent_exports``) and retries retryable
-results with exponential backoff and full jitter (at most :data:`MAX_BACKOFF` apart,
-so delivery resumes promptly once the destination is back), honouring the backend's
-retry-after as a minimum, all within the export timeout; the last attempt is made
-at the deadline rather than given up early. A failed attempt is reported at once
-(rate-limited per exporter and cause), not only when the retries run out.
+results with the pauses of a :class:`~fapilog._retry.RetryPolicy` (the exporter's own
+``retry_policy``, else the pipeline's: exponential backoff with full jitter, at most
+a second apart by default, so delivery resumes promptly once the destination is
+back), honouring the backend's retry-after as a minimum, all within the export
+timeout and the policy's ``max_attempts``; the last attempt is made at the deadline
+rather than given up early. A failed attempt is reported at once (rate-limited per
+exporter and cause), not only when the retries run out.
 
 Back-pressure: when a lane's backlog reaches half its bounds the worker stops
 taking events from the intake buffer and waits for room, so the overflow policy
@@ -26,11 +28,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
-import random
 import re
 from typing import TYPE_CHECKING
 
 from fapilog._diagnostics import reporter
+from fapilog._retry import RetryPolicy
 from fapilog.exporters._base import ExportStatus
 from fapilog.pipeline._breaker import CircuitBreaker
 from fapilog.pipeline._size import estimate_size, size_from_parts
@@ -42,27 +44,21 @@ if TYPE_CHECKING:
     from fapilog.exporters._base import Exporter, ExportResult
     from fapilog.pipeline._stats import Accounting, LaneCounters
 
-# A private generator: retry jitter must not advance (or race with) the application's
-# global random state.
-_JITTER = random.Random()
-
 __all__ = [
-    "MAX_BACKOFF",
     "AsyncBatchProcessor",
     "BatchOptions",
     "estimate_size",
     "size_from_parts",
 ]
 
-#: The longest pause between two attempts of one batch (unless the backend asks for
-#: more with retry-after): a destination that comes back is used within about this.
-MAX_BACKOFF = 1.0
 #: A final attempt is not started with less than this left before the export deadline.
 _MIN_ATTEMPT = 0.05
 #: Weight of the newest delivered export's duration in a lane's usual export time.
 _EWMA = 0.2
 #: A result the half-open probe gives back: the batch stays at the head of the backlog.
 _KEEP = "keep"
+#: The policy of a pipeline built without one: backoff from 0.1 s up to 1 s apart.
+_DEFAULT_RETRY = RetryPolicy()
 
 
 class BatchOptions:
@@ -72,13 +68,12 @@ class BatchOptions:
         "block",
         "drop_oldest",
         "export_timeout",
-        "initial_backoff",
         "lane_wait",
-        "max_backoff",
         "max_batch_bytes",
         "max_batch_size",
         "max_queue_bytes",
         "max_queue_size",
+        "retry",
         "schedule_delay",
     )
 
@@ -92,8 +87,7 @@ class BatchOptions:
         max_queue_bytes: int = 64 * 1024 * 1024,
         block: bool = True,
         drop_oldest: bool = False,
-        initial_backoff: float = 0.1,
-        max_backoff: float = MAX_BACKOFF,
+        retry: RetryPolicy = _DEFAULT_RETRY,
         lane_wait: float = 0.1,
         max_batch_bytes: int | None = None,
     ) -> None:
@@ -106,8 +100,9 @@ class BatchOptions:
         self.max_queue_bytes = max_queue_bytes
         self.block = block
         self.drop_oldest = drop_oldest
-        self.initial_backoff = initial_backoff
-        self.max_backoff = max_backoff
+        #: The pauses between attempts of one batch, for exporters without their own
+        #: :attr:`~fapilog.exporters.Exporter.retry_policy`.
+        self.retry = retry
         #: How long the worker waits for a full lane that delivers nothing before
         #: that lane starts shedding (see the module docstring).
         self.lane_wait = lane_wait
@@ -358,9 +353,10 @@ class _Lane:
         returns the reason :data:`_KEEP` (the caller keeps the batch).
         """
         opts = self.processor.options
+        policy = self._policy()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + opts.export_timeout
-        attempt = 0
+        attempts = 0  # export calls made for this batch
         last_reason = ""
         while True:
             started = loop.time()
@@ -368,6 +364,7 @@ class _Lane:
             if remaining <= 0:
                 self._report("timeout", f"export timed out after {opts.export_timeout:g}s")
                 return 0, "timeout"
+            attempts += 1
             try:
                 result: ExportResult = await asyncio.wait_for(
                     self.exporter.export(events), remaining
@@ -405,18 +402,20 @@ class _Lane:
                     f"export failed, circuit stays open: {last_reason}",
                 )
                 return 0, _KEEP
-            delay = _JITTER.uniform(0, min(opts.max_backoff, opts.initial_backoff * 2**attempt))
-            attempt += 1
+            if not policy.allows_retry(attempts):
+                return self._give_up(attempts, last_reason, "the retry policy's max_attempts")
             left = deadline - loop.time()
-            if result.retry_after is not None:
-                if result.retry_after >= left:  # the backend asks for more than is left
-                    return self._give_up(attempt, last_reason)
-                delay = max(delay, result.retry_after)
+            retry_after = result.retry_after
+            if retry_after is not None and retry_after >= left:
+                # The backend asks for more than is left.
+                return self._give_up(attempts, last_reason)
+            # The retry-after is a minimum (the policy never shortens it).
+            delay = policy.delay(attempts - 1, retry_after)
             # The last attempt is made just before the deadline, not given up early:
             # a destination that came back in the meantime still gets the batch.
             delay = min(delay, left - _MIN_ATTEMPT)
             if delay < 0:
-                return self._give_up(attempt, last_reason)
+                return self._give_up(attempts, last_reason)
             # Said at the first failed attempt, not when the retries run out (the
             # export timeout, 30 s by default): once per cause, rate-limited.
             if not raised:
@@ -428,10 +427,25 @@ class _Lane:
                 self.counters.retries += 1
             await asyncio.sleep(delay)
 
-    def _give_up(self, attempts: int, reason: str) -> tuple[int, str]:
+    def _policy(self) -> RetryPolicy:
+        """The exporter's own retry policy, else the pipeline's."""
+        own = getattr(self.exporter, "retry_policy", None)
+        if isinstance(own, RetryPolicy):
+            return own
+        if own is not None:  # a plugin's mistake must not stop its lane
+            reporter.report(
+                f"retry_policy:{self.name}",
+                f"exporter {self.name!r}: retry_policy is a {type(own).__name__}, "
+                "not a RetryPolicy; the pipeline's policy is used",
+            )
+        return self.processor.options.retry
+
+    def _give_up(
+        self, attempts: int, reason: str, limit: str = "the export timeout"
+    ) -> tuple[int, str]:
         self._report(
             "retry_exhausted",
-            f"gave up after {attempts} attempt(s) within the export timeout: {reason}",
+            f"gave up after {attempts} attempt(s) within {limit}: {reason}",
         )
         return 0, "retry_exhausted"
 
