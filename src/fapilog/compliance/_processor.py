@@ -46,8 +46,8 @@ class ComplianceProcessor(Processor):
     """
 
     #: Never grows an event much, so the pipeline keeps the size it estimated when
-    #: the event was built (see ``_keeps_size`` in ``pipeline/_pipeline.py``).
-    _fapilog_keeps_size = True
+    #: the event was built (see :attr:`Processor.keeps_size`).
+    keeps_size = True
 
     def __init__(
         self, profiles: Iterable[ComplianceProfile], mode: Literal["flag", "drop"] = "flag"

@@ -7,7 +7,6 @@ from fapilog.processors._builtin import (
     BaggageProcessor,
     BoundContextProcessor,
     LevelFilter,
-    ResourceProcessor,
     SpanContextProcessor,
 )
 from fapilog.processors._otel import FapilogLogRecordProcessor, OTelProcessor
@@ -19,6 +18,5 @@ __all__ = [
     "LevelFilter",
     "OTelProcessor",
     "Processor",
-    "ResourceProcessor",
     "SpanContextProcessor",
 ]

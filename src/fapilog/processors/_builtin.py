@@ -16,31 +16,14 @@ from fapilog.processors._base import Processor
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from opentelemetry.sdk.resources import Resource
-
     from fapilog._event import LogEvent
 
 __all__ = [
     "BaggageProcessor",
     "BoundContextProcessor",
     "LevelFilter",
-    "ResourceProcessor",
     "SpanContextProcessor",
 ]
-
-
-class ResourceProcessor(Processor):
-    """Stamps every event with the pipeline's OTel Resource (detected once)."""
-
-    #: Never grows an event much, so the pipeline keeps the size it estimated when
-    #: the event was built (see ``_keeps_size`` in ``pipeline/_pipeline.py``).
-    _fapilog_keeps_size = True
-
-    def __init__(self, resource: Resource) -> None:
-        self.resource = resource
-
-    def on_emit(self, event: LogEvent) -> None:
-        event.resource = self.resource
 
 
 # The Context key OTel stores the current span under (stable since 1.0, but private:
@@ -55,8 +38,8 @@ class SpanContextProcessor(Processor):
     """
 
     #: Never grows an event much, so the pipeline keeps the size it estimated when
-    #: the event was built (see ``_keeps_size`` in ``pipeline/_pipeline.py``).
-    _fapilog_keeps_size = True
+    #: the event was built (see :attr:`Processor.keeps_size`).
+    keeps_size = True
 
     def on_emit(self, event: LogEvent) -> None:
         copy_span_context(event)
@@ -141,8 +124,8 @@ class LevelFilter(Processor):
     """
 
     #: Never grows an event much, so the pipeline keeps the size it estimated when
-    #: the event was built (see ``_keeps_size`` in ``pipeline/_pipeline.py``).
-    _fapilog_keeps_size = True
+    #: the event was built (see :attr:`Processor.keeps_size`).
+    keeps_size = True
 
     def __init__(self, default: int | str = 0, loggers: Mapping[str, int | str] | None = None):
         self.default = _severity.parse_level(default) if default else 0
