@@ -238,6 +238,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
+@pytest.mark.once
 def test_cli_says_ok_and_exits_zero(log_dir: Path, tmp_path: Path) -> None:
     """`fapilog audit verify` prints OK with the counts and exits 0; keys from all sources."""
     out = _cli(str(log_dir), "--key", KEY)

@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+# One small run of the whole suite (11 s): interpreter-agnostic, so the main one only.
+pytestmark = pytest.mark.once
+
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "benchmarks" / "peers" / "suite.py"
 EVENTS = 300

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.once]
 
 pytest.importorskip("rotel", reason="end-to-end tests need the rotel collector")
 pytest.importorskip("fastapi")

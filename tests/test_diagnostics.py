@@ -272,6 +272,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.once
 @posix_only
 @pytest.mark.parametrize("policy", ["block", "drop_newest", "drop_oldest"])
 def test_log_calls_and_exit_never_wait_on_a_stderr_nobody_reads(

@@ -132,6 +132,7 @@ def test_quickstart_snippets_run(tmp_path: Path) -> None:
     assert '"configured"' in (tmp_path / "logs" / "app.jsonl").read_text(encoding="utf-8")
 
 
+@pytest.mark.once
 @pytest.mark.e2e
 @pytest.mark.parametrize("doc", [d for d in doc_pages() if d not in DEDICATED])
 def test_doc_page_snippets_run(doc: str, tmp_path: Path) -> None:

@@ -101,6 +101,7 @@ def test_capture_applies_to_explicit_pipelines_and_is_removed_afterwards() -> No
     pipeline.shutdown()
 
 
+@pytest.mark.once
 def test_pytest_plugin_fixtures_are_registered(pytester: pytest.Pytester) -> None:
     """The pytest11 entry point provides fapilog_logs and fapilog_pipeline fixtures."""
     pytester.makepyfile(

@@ -370,6 +370,7 @@ async def emit(
 # -- 3. collector not running at start -------------------------------------------------
 
 
+@pytest.mark.once
 @PROTOCOLS
 def test_collector_started_late_receives_everything(protocol: str) -> None:
     """Events logged while no collector listens are delivered once it starts.
@@ -451,6 +452,7 @@ class Emitter(threading.Thread):
         return self.next_seq
 
 
+@pytest.mark.once
 @PROTOCOLS
 def test_collector_killed_and_restarted_mid_stream(protocol: str) -> None:
     """The collector is SIGKILLed and restarted on the same port while events flow.

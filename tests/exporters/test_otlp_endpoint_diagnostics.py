@@ -594,6 +594,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.once
 def test_a_short_script_prints_the_fix_on_stderr(tmp_path: Path) -> None:
     """OTEL_EXPORTER_OTLP_ENDPOINT=127.0.0.1:<plain-text gRPC port>: one line with the fix."""
     script = tmp_path / "short.py"

@@ -31,6 +31,7 @@ def hermetic_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+@pytest.mark.once
 @pytest.mark.e2e
 def test_the_tiny_app_under_the_cli_sends_three_correlated_records(
     tmp_path: Path, rotel_collector

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from fapilog.testing import CollectedLog, RotelCollector
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.once]
 
 pytest.importorskip("rotel", reason="end-to-end tests need the rotel collector")
 

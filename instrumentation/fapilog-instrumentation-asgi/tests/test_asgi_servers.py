@@ -310,6 +310,7 @@ def _exercise(port: int) -> None:
         assert c.get("/boom", headers={"x-request-id": "boom"}).status_code == 500
 
 
+@pytest.mark.once
 @pytest.mark.parametrize(
     "workers", [1, 2], ids=["single-process", "workers-2-import-under-uvicorns-handler"]
 )
@@ -371,6 +372,7 @@ def test_real_uvicorn_to_a_real_collector_after_sigterm(tmp_path: Path) -> None:
     assert code == -signal.SIGTERM
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("preload", [False, True], ids=["import-in-worker", "preload"])
 def test_real_gunicorn_with_two_workers_logs_each_request_exactly_once(
     tmp_path: Path, preload: bool
