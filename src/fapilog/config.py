@@ -28,9 +28,11 @@ from pydantic_settings import (
 )
 
 from fapilog import _severity
+from fapilog._validation import explain
+from fapilog.errors import ConfigError, ConfigTypeError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Mapping
 
     from pydantic.fields import FieldInfo
 
@@ -48,23 +50,6 @@ OTEL_ENV: dict[str, str] = {
     "OTEL_BLRP_EXPORT_TIMEOUT": "export_timeout_ms",
 }
 _FIELD_TO_OTEL = {v: k for k, v in OTEL_ENV.items()}
-
-
-class ConfigError(ValueError):
-    """A setting has an invalid value. The message names the setting and the fix.
-
-    Attributes:
-        fields: the :class:`Settings` fields at fault, when known (``("level",)``).
-    """
-
-    def __init__(self, message: str, *, fields: Iterable[str] = ()) -> None:
-        super().__init__(message)
-        self.fields: tuple[str, ...] = tuple(fields)
-
-
-class ConfigTypeError(ConfigError, TypeError):
-    """An object given in code is not of the kind expected (not an exporter, not a
-    processor). Both a :class:`ConfigError` and a :class:`TypeError`."""
 
 
 class _OtelEnvSource(PydanticBaseSettingsSource):
@@ -112,6 +97,12 @@ class Settings(BaseSettings):
     SDK's ``otlp_proto_grpc``/``otlp_proto_http``), ``memory``, ``none``, or a name
     registered under the ``fapilog.exporters`` or ``opentelemetry_logs_exporter``
     entry-point group (looked up in that order)."""
+
+    processors: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Processor names, comma separated in env: each one registered under the
+    ``fapilog.processors`` entry-point group (enrichers, filters, samplers, redactors
+    from installed plugins). They run after the built-in enrichers and redaction.
+    ``processors=`` given to ``configure()``/``Pipeline()`` replaces this list."""
 
     console_format: Literal["auto", "pretty", "json"] = "auto"
     """``auto``: pretty (coloured) on a TTY, JSON lines otherwise."""
@@ -172,6 +163,19 @@ class Settings(BaseSettings):
 
     export_timeout_ms: int = Field(default=30_000, gt=0)
     """Bound on one export including its retries."""
+
+    retry_initial_backoff_ms: int = Field(default=100, gt=0)
+    """Longest pause before the first retry of a failed export (full jitter: the pause
+    is drawn from 0 to this); each further retry doubles it, up to
+    ``retry_max_backoff_ms``. A ``Retry-After`` the backend sends is a minimum."""
+
+    retry_max_backoff_ms: int = Field(default=1_000, gt=0)
+    """Ceiling of the pause between two retries of one batch (at least
+    ``retry_initial_backoff_ms``)."""
+
+    retry_max_attempts: int | None = Field(default=None, gt=0)
+    """Most export calls for one batch, the first included; unset retries until
+    ``export_timeout_ms`` runs out. An exporter's own ``retry_policy`` wins."""
 
     overflow: OverflowPolicy = "block"
     """What a full buffer does: ``block`` (wait up to ``block_timeout_ms``, then drop;
@@ -247,7 +251,12 @@ class Settings(BaseSettings):
         return names
 
     @field_validator(
-        "exporters", "baggage_keys", "redaction_allow_keys", "compliance", mode="before"
+        "exporters",
+        "processors",
+        "baggage_keys",
+        "redaction_allow_keys",
+        "compliance",
+        mode="before",
     )
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
@@ -276,6 +285,16 @@ class Settings(BaseSettings):
                 "batch_exceeds_queue",
                 "max_export_batch_size {batch} is larger than max_queue_size {queue}",
                 {"batch": self.max_export_batch_size, "queue": self.max_queue_size},
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _backoff_in_order(self) -> Settings:
+        if self.retry_initial_backoff_ms > self.retry_max_backoff_ms:
+            raise PydanticCustomError(
+                "backoff_out_of_order",
+                "retry_initial_backoff_ms {initial} is larger than retry_max_backoff_ms {ceiling}",
+                {"initial": self.retry_initial_backoff_ms, "ceiling": self.retry_max_backoff_ms},
             )
         return self
 
@@ -389,36 +408,45 @@ def _where(name: str, overrides: dict[str, Any]) -> str:
 
 
 def _explain(exc: ValidationError, overrides: dict[str, Any]) -> tuple[str, list[str]]:
-    lines = ["invalid fapilog configuration:"]
-    at_fault: list[str] = []
     fields = Settings.model_fields
-    for error in exc.errors():
-        if error["type"] == "batch_exceeds_queue":
-            ctx = error.get("ctx") or {}
-            batch, queue = ctx.get("batch"), ctx.get("queue")
-            at_fault += ["max_export_batch_size", "max_queue_size"]
-            lines.append(
-                f"  - max_export_batch_size ({batch}, from "
-                f"{_where('max_export_batch_size', overrides)}) is larger than "
-                f"max_queue_size ({queue}, from {_where('max_queue_size', overrides)}): "
-                f"a batch is taken from the queue; set the batch size to at most {queue} "
-                "or raise the queue size"
-            )
-            continue
-        name = str(error["loc"][0]) if error["loc"] else "?"
-        field = fields.get(name)
-        if field is None:
-            known = ", ".join(sorted(fields))
-            lines.append(f"  - {name!r} is not a setting; known settings: {known}")
-            continue
-        at_fault.append(name)
-        where = _where(name, overrides)
-        secret = field.annotation is SecretStr or "SecretStr" in str(field.annotation)
-        got = "" if secret else f" (got {error.get('input')!r})"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        hint = _HINTS.get(name, "")
-        lines.append(f"  - {where}: {message}{got}{hint}")
-    return "\n".join(lines), list(dict.fromkeys(at_fault))
+
+    def secret(name: str) -> bool:
+        annotation = fields[name].annotation
+        return annotation is SecretStr or "SecretStr" in str(annotation)
+
+    def batch_exceeds_queue(ctx: Mapping[str, Any]) -> tuple[str, list[str]]:
+        queue = ctx.get("queue")
+        return (
+            f"max_export_batch_size ({ctx.get('batch')}, from "
+            f"{_where('max_export_batch_size', overrides)}) is larger than "
+            f"max_queue_size ({queue}, from {_where('max_queue_size', overrides)}): "
+            f"a batch is taken from the queue; set the batch size to at most {queue} "
+            "or raise the queue size"
+        ), ["max_export_batch_size", "max_queue_size"]
+
+    def backoff_out_of_order(ctx: Mapping[str, Any]) -> tuple[str, list[str]]:
+        initial, ceiling = ctx.get("initial"), ctx.get("ceiling")
+        return (
+            f"retry_initial_backoff_ms ({initial}, from "
+            f"{_where('retry_initial_backoff_ms', overrides)}) is larger than "
+            f"retry_max_backoff_ms ({ceiling}, from {_where('retry_max_backoff_ms', overrides)}): "
+            f"the first pause cannot exceed the ceiling; set the initial backoff to at most "
+            f"{ceiling} or raise the maximum"
+        ), ["retry_initial_backoff_ms", "retry_max_backoff_ms"]
+
+    return explain(
+        "invalid fapilog configuration:",
+        exc,
+        fields=fields,
+        source=lambda name: _where(name, overrides),
+        show_input=lambda name: not secret(name),
+        hints=_HINTS,
+        special={
+            "batch_exceeds_queue": batch_exceeds_queue,
+            "backoff_out_of_order": backoff_out_of_order,
+        },
+        noun="setting",
+    )
 
 
 _HINTS = {
@@ -431,4 +459,6 @@ _HINTS = {
     "compliance": "; e.g. FAPILOG_COMPLIANCE=pci-dss,gdpr",
     "compliance_mode": "; use flag or drop",
     "callsite": "; use auto, on or off",
+    "processors": "; e.g. FAPILOG_PROCESSORS=sampler,tenant (names of fapilog.processors plugins)",
+    "retry_max_attempts": "; e.g. FAPILOG_RETRY_MAX_ATTEMPTS=5, or unset to retry until the timeout",
 }

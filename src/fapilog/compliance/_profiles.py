@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fapilog.config import ConfigError
+from fapilog.errors import ConfigError
 from fapilog.redaction._rules import KeyRule, PatternRule
 
 __all__ = ["PROFILES", "ComplianceProfile", "get_profile"]

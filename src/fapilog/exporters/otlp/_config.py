@@ -32,7 +32,8 @@ from pydantic import (
     model_validator,
 )
 
-from fapilog.config import ConfigError
+from fapilog._validation import check_known, explain
+from fapilog.errors import ConfigError
 from fapilog.exporters._http_util import safe_reason, secret_words
 from fapilog.exporters._secret import Secret
 from fapilog.exporters.otlp._encode import DEFAULT_MAX_REQUEST_BYTES
@@ -282,12 +283,7 @@ class OTLPExporterOptions(BaseModel):
                 contains a header value.
         """
         env = os.environ if environ is None else environ
-        unknown = sorted(set(overrides) - set(cls.model_fields))
-        if unknown:
-            raise ConfigError(
-                f"unknown OTLP exporter option(s) {', '.join(unknown)}; "
-                f"known options: {', '.join(cls.model_fields)}"
-            )
+        check_known(overrides, list(cls.model_fields), what="OTLP exporter")
         data: dict[str, Any] = {}
         sources: dict[str, str] = {}
         for name, (suffix, parse) in _ENV.items():
@@ -317,7 +313,15 @@ class OTLPExporterOptions(BaseModel):
         try:
             options = cls(**data)
         except ValidationError as exc:
-            message = _explain(exc, sources)
+            message, _ = explain(
+                "invalid OTLP exporter configuration:",
+                exc,
+                fields=cls.model_fields,
+                source=lambda name: sources.get(name, f"{name}= argument"),
+                # Only inputs that cannot hold a secret are echoed back.
+                show_input=_SHOW_INPUT.__contains__,
+                hints=_HINTS,
+            )
         else:
             options._endpoint_source = sources.get("endpoint", "default").removesuffix(" argument")
             return options
@@ -543,18 +547,3 @@ _HINTS = {
     "max_request_bytes": "; e.g. 4194304 (4 MiB)",
     "max_concurrent_exports": "; from 1 to 64, e.g. 4",
 }
-
-
-def _explain(exc: ValidationError, sources: Mapping[str, str]) -> str:
-    lines = ["invalid OTLP exporter configuration:"]
-    for error in exc.errors():
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if not error["loc"]:
-            lines.append(f"  - {message}")
-            continue
-        name = str(error["loc"][0])
-        where = sources.get(name, f"{name}= argument")
-        # Only inputs that cannot hold a secret are echoed back.
-        got = f" (got {error.get('input')!r})" if name in _SHOW_INPUT else ""
-        lines.append(f"  - {where}: {message}{got}{_HINTS.get(name, '')}")
-    return "\n".join(lines)
