@@ -119,7 +119,7 @@ def test_basedpyright_accepts_correct_calls_and_reports_each_wrong_one(pyright_e
 
 
 def test_settings_overrides_has_one_key_per_setting_that_accepts_its_values() -> None:
-    """configure()'s typed keywords follow Settings: same names (exporters is a parameter)."""
+    """configure()'s typed keywords follow Settings (exporters, processors: parameters)."""
     fields = fapilog.Settings.model_fields
     hints = typing.get_type_hints(
         SettingsOverrides,
@@ -130,7 +130,7 @@ def test_settings_overrides_has_one_key_per_setting_that_accepts_its_values() ->
             "timedelta": __import__("datetime").timedelta,
         },
     )
-    assert set(hints) == set(fields) - {"exporters"}
+    assert set(hints) == set(fields) - {"exporters", "processors"}
     # A Literal setting offers exactly its choices.
     for name, hint in hints.items():
         annotation = fields[name].annotation

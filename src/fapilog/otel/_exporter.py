@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import threading
 import weakref
 from typing import TYPE_CHECKING, ClassVar
@@ -13,6 +12,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 
 from fapilog._diagnostics import reporter
 from fapilog._event import LogEvent
+from fapilog._retry import RetryPolicy
 from fapilog.exporters._base import ExportResult, ExportStatus
 from fapilog.otel._loop import LoopThread
 
@@ -21,16 +21,13 @@ if TYPE_CHECKING:
 
     from opentelemetry.sdk._logs import ReadableLogRecord
 
+    from fapilog.config import Settings
     from fapilog.exporters._base import Exporter
-
-# A private generator: retry jitter must not advance (or race with) the application's
-# global random state.
-_JITTER = random.Random()
 
 __all__ = ["ConsoleLogRecordExporter", "FapilogLogRecordExporter", "FileLogRecordExporter"]
 
-_INITIAL_BACKOFF = 0.1
-_MAX_BACKOFF = 5.0
+#: A final attempt is not started with less than this left before the deadline.
+_MIN_ATTEMPT = 0.05
 _live: weakref.WeakSet[FapilogLogRecordExporter] = weakref.WeakSet()
 
 
@@ -42,10 +39,12 @@ class FapilogLogRecordExporter(LogRecordExporter):
     converts each ``ReadableLogRecord`` to a :class:`~fapilog.LogEvent` (losslessly:
     every LogRecord field, resource and scope), runs the async export on a private
     event-loop thread and waits for it. Because the OTel SDK does not retry, the
-    adapter does what a fapilog pipeline would: it retries retryable results with
-    exponential backoff and full jitter, honouring ``retry_after``, until the
-    export timeout. ``PARTIAL`` counts as success, like a partially accepted OTLP
-    request in the SDK's OTLP exporter; the rejected count is reported on stderr.
+    adapter does what a fapilog pipeline would: it retries retryable results with the
+    pauses of a :class:`~fapilog.plugin.RetryPolicy` (the same implementation the
+    pipeline's lanes use), honouring ``retry_after`` as a minimum, until the export
+    timeout or the policy's ``max_attempts``. ``PARTIAL`` counts as success, like a
+    partially accepted OTLP request in the SDK's OTLP exporter; the rejected count is
+    reported on stderr.
 
     The standard SDK configurator instantiates ``opentelemetry_logs_exporter``
     entry points without arguments, so a subclass only names the fapilog exporter::
@@ -58,6 +57,9 @@ class FapilogLogRecordExporter(LogRecordExporter):
             :attr:`exporter_name`, built from ``FAPILOG_*``/``OTEL_*`` settings.
         timeout: bound in seconds on one export including its retries; by default
             the ``export_timeout_ms`` setting (``OTEL_BLRP_EXPORT_TIMEOUT``).
+        retry: the retry policy; the exporter's own ``retry_policy`` wins over it, and
+            without either the ``retry_*`` settings give it
+            (:meth:`RetryPolicy.from_settings`).
 
     Raises:
         ConfigError: the named exporter is unknown or its settings are missing.
@@ -67,12 +69,23 @@ class FapilogLogRecordExporter(LogRecordExporter):
     #: The fapilog exporter name (``"console"``, ``"file"``, ``"otlp"``, an entry point).
     exporter_name: ClassVar[str] = ""
 
-    def __init__(self, exporter: Exporter | None = None, *, timeout: float | None = None) -> None:
-        from fapilog.config import Settings
+    def __init__(
+        self,
+        exporter: Exporter | None = None,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        settings: Settings | None = None
 
-        settings = None
-        if exporter is None or timeout is None:
-            settings = Settings.load()
+        def loaded() -> Settings:
+            nonlocal settings
+            if settings is None:
+                from fapilog.config import Settings
+
+                settings = Settings.load()
+            return settings
+
         if exporter is None:
             if not self.exporter_name:
                 raise TypeError(
@@ -81,15 +94,20 @@ class FapilogLogRecordExporter(LogRecordExporter):
                 )
             from fapilog.exporters._registry import exporter_by_name
 
-            assert settings is not None
-            exporter = exporter_by_name(self.exporter_name, settings)
+            exporter = exporter_by_name(self.exporter_name, loaded())
         if timeout is None:
-            assert settings is not None
-            timeout = settings.export_timeout_ms / 1000
+            timeout = loaded().export_timeout_ms / 1000
         if timeout <= 0:
             raise ValueError("timeout must be > 0")
+        own = getattr(exporter, "retry_policy", None)
+        if isinstance(own, RetryPolicy):
+            retry = own
+        elif retry is None:
+            retry = RetryPolicy.from_settings(loaded())
         self.exporter: Exporter = exporter
         self.timeout = timeout
+        #: The pauses between attempts (see :class:`~fapilog.plugin.RetryPolicy`).
+        self.retry: RetryPolicy = retry
         self._runner = LoopThread(exporter.name)
         self._export_lock = threading.Lock()
         self._closed = False
@@ -138,11 +156,12 @@ class FapilogLogRecordExporter(LogRecordExporter):
     async def _export(self, events: list[LogEvent]) -> ExportResult:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
-        attempt = 0
+        attempts = 0  # export calls made for this batch
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return ExportResult.failure(f"export timed out after {self.timeout:g}s")
+            attempts += 1
             try:
                 result = await asyncio.wait_for(self.exporter.export(events), remaining)
             except TimeoutError:
@@ -151,15 +170,21 @@ class FapilogLogRecordExporter(LogRecordExporter):
                 result = ExportResult.retryable(f"{type(exc).__name__} raised by exporter")
             if result.status is not ExportStatus.RETRYABLE:
                 return result
-            delay = _JITTER.uniform(0, min(_MAX_BACKOFF, _INITIAL_BACKOFF * 2**attempt))
-            if result.retry_after is not None:
-                delay = max(delay, result.retry_after)
-            attempt += 1
-            if loop.time() + delay >= deadline:
-                return ExportResult.failure(
-                    f"gave up after {attempt} attempt(s) within {self.timeout:g}s: {result.reason}"
-                )
+            if not self.retry.allows_retry(attempts):
+                return self._gave_up(attempts, "the retry policy's max_attempts", result.reason)
+            left = deadline - loop.time()
+            if result.retry_after is not None and result.retry_after >= left:
+                return self._gave_up(attempts, f"{self.timeout:g}s", result.reason)
+            # As in a pipeline's lane: the retry-after is a minimum, and the last
+            # attempt is made just before the deadline rather than given up early.
+            delay = min(self.retry.delay(attempts - 1, result.retry_after), left - _MIN_ATTEMPT)
+            if delay < 0:
+                return self._gave_up(attempts, f"{self.timeout:g}s", result.reason)
             await asyncio.sleep(delay)
+
+    @staticmethod
+    def _gave_up(attempts: int, limit: str, reason: str) -> ExportResult:
+        return ExportResult.failure(f"gave up after {attempts} attempt(s) within {limit}: {reason}")
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Ask the fapilog exporter to push out what it buffers itself.
