@@ -18,7 +18,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from fapilog import LogEvent
 from fapilog._normalize import exception_attributes
 from fapilog.cli import _pretty
-from fapilog.exporters._encoding import encode_json_line
+from fapilog.exporters._jsonl import encode_json_line
 from fapilog.exporters._pretty import INDENT
 from fapilog.exporters.file import FileExporter
 

@@ -65,22 +65,18 @@ from fapilog._event import LogEvent
 from fapilog._retry import RetryPolicy
 from fapilog.config import ConfigError, ConfigTypeError
 from fapilog.exporters._base import Exporter, ExportResult, ExportStatus
-from fapilog.exporters._encoding import (
-    encode_json_line,
-    encode_json_lines,
-    escape_control,
-    event_to_dict,
-    format_rfc3339,
-)
+from fapilog.exporters._escape import escape_control
 from fapilog.exporters._http_util import (
     decoded_credential,
     parse_retry_after,
     safe_reason,
     secret_words,
 )
+from fapilog.exporters._jsonl import encode_json_line, encode_json_lines, event_to_dict
 from fapilog.exporters._options_util import build_options as load_options
 from fapilog.exporters._progress import BatchProgress
 from fapilog.exporters._secret import Secret, SecretHeaders, wrap_secret
+from fapilog.exporters._timefmt import format_rfc3339
 from fapilog.pipeline._lifecycle import install_process_hooks
 from fapilog.processors._base import Processor
 

@@ -18,15 +18,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from fapilog import LogEvent
-from fapilog.exporters import _encoding
-from fapilog.exporters._encoding import (
-    encode_json_line,
-    encode_json_lines,
-    escape_control,
-    event_to_dict,
-    format_pretty,
-    format_rfc3339,
-)
+from fapilog.exporters import _jsonl
+from fapilog.exporters._escape import escape_control
+from fapilog.exporters._jsonl import encode_json_line, encode_json_lines, event_to_dict
+from fapilog.exporters._pretty import format_pretty
+from fapilog.exporters._timefmt import format_rfc3339
 
 TS = calendar.timegm((2026, 11, 23, 19, 40, 0)) * 1_000_000_000 + 123_456_789
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
@@ -481,7 +477,7 @@ def test_encode_json_lines_does_not_fall_back_to_per_event_for_ordinary_events(
     def unexpected(*args: Any, **kwargs: Any) -> bytes:
         raise AssertionError("encode_json_line called")
 
-    monkeypatch.setattr(_encoding, "encode_json_line", unexpected)
+    monkeypatch.setattr(_jsonl, "encode_json_line", unexpected)
     assert encode_json_lines(events) == expected
 
 

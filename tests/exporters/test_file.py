@@ -22,7 +22,7 @@ from fapilog import LogEvent
 from fapilog._diagnostics import reporter
 from fapilog.exporters import file as file_module
 from fapilog.exporters._base import ExportStatus
-from fapilog.exporters._encoding import encode_json_line
+from fapilog.exporters._jsonl import encode_json_line
 from fapilog.exporters.file import FileExporter
 
 T0 = float(calendar.timegm((2026, 11, 23, 10, 59, 59))) + 0.25

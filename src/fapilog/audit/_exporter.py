@@ -13,7 +13,7 @@ from fapilog.audit._keys import RecordCipher, Signer
 from fapilog.audit._lock import DirectoryLock
 from fapilog.audit._writer import AppendError, AuditLogError, SegmentWriter
 from fapilog.exporters._base import Exporter, ExportResult
-from fapilog.exporters._encoding import event_to_dict
+from fapilog.exporters._jsonl import event_to_dict
 from fapilog.exporters._secret import refuse_pickle
 
 if TYPE_CHECKING:

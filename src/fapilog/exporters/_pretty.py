@@ -22,7 +22,7 @@ continuation lines that are all indented by four spaces::
   long for a line of its own is cut with ``…(+N chars)``.
 
 Safety: only a record's head line starts at column 0. Every piece of user data is
-passed through :func:`~fapilog.exporters._encoding.escape_control`, and the lines of
+passed through :func:`~fapilog.exporters._escape.escape_control`, and the lines of
 a traceback are split on ``\\n`` only and indented, so no message, value or
 exception text can forge a record line or emit a terminal escape sequence.
 
@@ -43,13 +43,9 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from fapilog.exporters._encoding import (
-    _NAN_STRINGS,
-    _hex,
-    _json_safe,
-    _utc_seconds,
-    escape_control,
-)
+from fapilog.exporters._escape import escape_control
+from fapilog.exporters._jsonsafe import NAN_STRINGS, hex_id, json_safe
+from fapilog.exporters._timefmt import utc_seconds
 
 if TYPE_CHECKING:
     from fapilog._event import LogEvent
@@ -207,7 +203,7 @@ def format_console_time(timestamp_ns: int, mode: ConsoleTime) -> str:
         seconds, nanos = divmod(timestamp_ns, 1_000_000_000)
         millis = nanos // 1_000_000
         if mode == "utc":
-            return f"{_utc_seconds(seconds, '%Y-%m-%d %H:%M:%S')}.{millis:03d}Z"
+            return f"{utc_seconds(seconds, '%Y-%m-%d %H:%M:%S')}.{millis:03d}Z"
         stamp, offset = _local_second(seconds, time.tzname)
         return f"{stamp}.{millis:03d}{offset}"
     except (OverflowError, OSError, ValueError, TypeError):
@@ -218,7 +214,7 @@ def _format_plain_utc(timestamp_ns: int) -> str:
     """The one-line format's time: UTC to the millisecond, without a zone marker."""
     try:
         seconds, nanos = divmod(timestamp_ns, 1_000_000_000)
-        return f"{_utc_seconds(seconds, '%Y-%m-%d %H:%M:%S')}.{nanos // 1_000_000:03d}"
+        return f"{utc_seconds(seconds, '%Y-%m-%d %H:%M:%S')}.{nanos // 1_000_000:03d}"
     except (OverflowError, OSError, ValueError, TypeError):
         return str(timestamp_ns)
 
@@ -248,9 +244,9 @@ def _pretty_value(value: Any) -> str:
     if cls is int:
         return str(value)
     if cls is float:
-        return repr(value) if math.isfinite(value) else _NAN_STRINGS[repr(value)]
+        return repr(value) if math.isfinite(value) else NAN_STRINGS[repr(value)]
     # Containers, bytes and anything unexpected: compact JSON, escaped like the rest.
-    safe = _json_safe(value, 0, fix_text=True)
+    safe = json_safe(value, 0, fix_text=True)
     if type(safe) is str:
         return _quote_if_needed(safe)
     text = orjson.dumps(safe, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
@@ -301,7 +297,7 @@ def format_pretty(event: LogEvent, *, colors: bool) -> str:
     ``exception.stacktrace`` comes last; values with spaces, quotes, ``=`` or
     backslashes are double-quoted with ``\\"`` and ``\\\\`` escapes; containers are
     compact JSON. Every control character from the event is escaped (see
-    :func:`~fapilog.exporters._encoding.escape_control`), so the stack trace, too,
+    :func:`~fapilog.exporters._escape.escape_control`), so the stack trace, too,
     stays on the one line.
 
     Args:
@@ -363,9 +359,9 @@ def _message(body: Any) -> str:
 def _ids(event: LogEvent) -> list[tuple[str, str]]:
     ids = []
     if event.trace_id:
-        ids.append(("trace_id", _hex(event.trace_id, "032x")))
+        ids.append(("trace_id", hex_id(event.trace_id, "032x")))
     if event.span_id:
-        ids.append(("span_id", _hex(event.span_id, "016x")))
+        ids.append(("span_id", hex_id(event.span_id, "016x")))
     return ids
 
 

@@ -7,7 +7,7 @@ from typing import IO, TYPE_CHECKING, Literal
 
 from fapilog._blocking import BlockingRunner
 from fapilog.exporters._base import Exporter, ExportResult
-from fapilog.exporters._encoding import encode_json_lines
+from fapilog.exporters._jsonl import encode_json_lines
 from fapilog.exporters._pretty import (
     CONSOLE_TIMES,
     ConsoleTime,

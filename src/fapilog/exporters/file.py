@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 from fapilog._blocking import BlockingRunner
 from fapilog._diagnostics import reporter
 from fapilog.exporters._base import Exporter, ExportResult
-from fapilog.exporters._encoding import encode_json_lines
+from fapilog.exporters._jsonl import encode_json_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -64,7 +64,7 @@ _LIVE_TOKENS: set[str] = set()
 
 
 class FileExporter(Exporter):
-    """Appends one JSON line per record (see :mod:`fapilog.exporters._encoding`) to a file.
+    """Appends one JSON line per record (see :mod:`fapilog.exporters._jsonl`) to a file.
 
     Every file operation runs on a private thread, so a slow disk never stalls the
     pipeline's loop. The file is opened at the first export; its directory is created

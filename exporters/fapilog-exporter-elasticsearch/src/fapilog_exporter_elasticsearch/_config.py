@@ -16,9 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fapilog.exporters._http_util import decoded_credential, safe_reason, secret_words
-from fapilog.exporters._options_util import build_options
-from fapilog.exporters._secret import Secret
+from fapilog.plugin import Secret, decoded_credential, load_options, safe_reason, secret_words
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -293,7 +291,7 @@ class ElasticsearchExporterOptions(BaseSettings):
             ConfigError: an option is missing or invalid; the message names the
                 keyword argument or environment variable and the fix, never a secret.
         """
-        return build_options(
+        return load_options(
             cls,
             overrides,
             what="Elasticsearch exporter",

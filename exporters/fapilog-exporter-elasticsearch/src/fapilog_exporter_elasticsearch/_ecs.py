@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from fapilog.exporters._encoding import event_to_dict, format_rfc3339
+from fapilog.plugin import event_to_dict, format_rfc3339
 
 if TYPE_CHECKING:
     from fapilog import LogEvent
@@ -84,7 +84,7 @@ def to_ecs(event: LogEvent, data_stream: tuple[str, str, str] | None) -> dict[st
     """Build the ECS document of ``event`` (the shape in this module's docstring).
 
     Every value is JSON-ready (bytes as base64, NaN as ``"NaN"``, huge integers as
-    strings, see :func:`fapilog.exporters._encoding.event_to_dict`).
+    strings, see :func:`fapilog.plugin.event_to_dict`).
 
     Args:
         event: the event; not modified.

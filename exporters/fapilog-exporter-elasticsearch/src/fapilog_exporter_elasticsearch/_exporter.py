@@ -11,10 +11,14 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from fapilog import __version__
-from fapilog.exporters import Exporter, ExportResult, ExportStatus
-from fapilog.exporters._http_util import parse_retry_after
-from fapilog.exporters._progress import BatchProgress
-from fapilog.exporters._secret import SecretHeaders
+from fapilog.plugin import (
+    BatchProgress,
+    Exporter,
+    ExportResult,
+    ExportStatus,
+    SecretHeaders,
+    parse_retry_after,
+)
 from fapilog_exporter_elasticsearch._bulk import (
     FILTER_PATH,
     BulkItem,

@@ -10,7 +10,7 @@ from fapilog_exporter_siem._record import Flattener
 from fapilog_exporter_siem._rfc5424 import SDBuilder, message
 
 if TYPE_CHECKING:
-    from fapilog._event import LogEvent
+    from fapilog.plugin import LogEvent
     from fapilog_exporter_siem._options import SyslogOptions
     from fapilog_exporter_siem._record import Record
 

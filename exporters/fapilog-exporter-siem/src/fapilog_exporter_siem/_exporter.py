@@ -8,8 +8,7 @@ import threading
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from fapilog.exporters import Exporter, ExportResult
-from fapilog.exporters._progress import BatchProgress
+from fapilog.plugin import BatchProgress, Exporter, ExportResult
 from fapilog_exporter_siem._encode import MessageEncoder, frame
 from fapilog_exporter_siem._options import SyslogOptions
 from fapilog_exporter_siem._transport import (
@@ -23,7 +22,7 @@ from fapilog_exporter_siem._transport import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from fapilog._event import LogEvent
+    from fapilog.plugin import LogEvent
 
 __all__ = ["SyslogExporter", "SyslogStats"]
 

@@ -15,9 +15,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fapilog.exporters._http_util import safe_reason
-from fapilog.exporters._options_util import build_options
-from fapilog.exporters._secret import Secret, wrap_secret
+from fapilog.plugin import Secret, load_options, safe_reason, wrap_secret
 
 __all__ = ["DEFAULT_ENTERPRISE_NUMBER", "ENV_PREFIX", "FACILITIES", "SyslogOptions"]
 
@@ -322,7 +320,7 @@ class SyslogOptions(BaseSettings):
                 argument or environment variable and how to fix it, and never
                 contains the key password.
         """
-        return build_options(
+        return load_options(
             cls,
             overrides,
             what="syslog exporter",

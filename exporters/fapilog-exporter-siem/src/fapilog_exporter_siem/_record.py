@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from fapilog._event import LogEvent
-from fapilog.exporters._encoding import event_to_dict
+from fapilog.plugin import LogEvent, event_to_dict
 
 if TYPE_CHECKING:
     from fapilog_exporter_siem._options import SyslogOptions

@@ -8,7 +8,7 @@ import hmac
 import ssl
 from typing import TYPE_CHECKING
 
-from fapilog.config import ConfigError
+from fapilog.plugin import ConfigError
 
 if TYPE_CHECKING:
     from fapilog_exporter_siem._options import SyslogOptions

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from fapilog.exporters._encoding import encode_json_line, event_to_dict
+from fapilog.plugin import encode_json_line, event_to_dict
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from fapilog._event import LogEvent
+    from fapilog.plugin import LogEvent
     from fapilog_exporter_splunk._options import SplunkHECOptions
 
 __all__ = [
@@ -87,7 +87,7 @@ def indexed_fields(data: dict[str, Any], extra_keys: Sequence[str]) -> dict[str,
     """The ``fields`` of an envelope, from the record's JSON dict.
 
     Args:
-        data: the record as :func:`fapilog.exporters._encoding.event_to_dict` built it.
+        data: the record as :func:`fapilog.plugin.event_to_dict` built it.
         extra_keys: attribute keys to index as well, when present.
 
     Returns:

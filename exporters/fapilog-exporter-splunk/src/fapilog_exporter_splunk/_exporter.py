@@ -7,9 +7,7 @@ import enum
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from fapilog._diagnostics import reporter
-from fapilog.exporters._base import Exporter, ExportResult, ExportStatus
-from fapilog.exporters._progress import BatchProgress
+from fapilog.plugin import BatchProgress, Exporter, ExportResult, ExportStatus, report
 from fapilog_exporter_splunk._encode import (
     encode_envelope,
     encode_raw_line,
@@ -22,7 +20,7 @@ from fapilog_exporter_splunk._options import SplunkHECOptions
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from fapilog._event import LogEvent
+    from fapilog.plugin import LogEvent
     from fapilog_exporter_splunk._encode import Request
 
 __all__ = ["SplunkHECExporter"]
@@ -192,7 +190,7 @@ class SplunkHECExporter(Exporter):
                     progress.sent_at[index] = loop.time()
                 else:
                     if opts.ack:
-                        reporter.report(
+                        report(
                             f"no_ack:{self.name}",
                             f"exporter {self.name!r}: HEC accepted a request without an "
                             "ackId although ack=True; indexer acknowledgement seems off "
@@ -238,7 +236,7 @@ class SplunkHECExporter(Exporter):
     def _ack_unavailable(self, progress: _Progress, reason: str) -> None:
         # The requests were accepted but cannot be confirmed. Count them delivered
         # (re-sending would duplicate them) and say so.
-        reporter.report(f"ack_disabled:{self.name}", f"exporter {self.name!r}: {reason}")
+        report(f"ack_disabled:{self.name}", f"exporter {self.name!r}: {reason}")
         for index in list(progress.ack_ids):
             progress.states[index] = _State.DONE
         progress.ack_ids.clear()

@@ -36,10 +36,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 
-from fapilog._version import __version__
-from fapilog.exporters._base import ExportResult
-from fapilog.exporters._http_util import parse_retry_after
-from fapilog.exporters._secret import Secret, SecretHeaders
+from fapilog import __version__
+from fapilog.plugin import ExportResult, Secret, SecretHeaders, parse_retry_after
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -11,9 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from fapilog.exporters._http_util import safe_reason, secret_words
-from fapilog.exporters._options_util import build_options
-from fapilog.exporters._secret import Secret
+from fapilog.plugin import Secret, load_options, safe_reason, secret_words
 
 __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "ENV_PREFIX", "SplunkHECOptions"]
 
@@ -230,7 +228,7 @@ class SplunkHECOptions(BaseSettings):
                 argument or environment variable and how to fix it, and never
                 contains the token.
         """
-        return build_options(
+        return load_options(
             cls,
             overrides,
             what="Splunk HEC exporter",

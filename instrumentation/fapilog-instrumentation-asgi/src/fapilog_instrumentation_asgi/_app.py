@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from fapilog.pipeline._lifecycle import install_process_hooks
+from fapilog.plugin import install_process_hooks
 from fapilog_instrumentation_asgi import _servers
 from fapilog_instrumentation_asgi._middleware import FapilogMiddleware
 from fapilog_instrumentation_asgi._options import MiddlewareOptions

@@ -9,7 +9,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 import fapilog
-from fapilog.pipeline._lifecycle import install_process_hooks
+from fapilog.plugin import install_process_hooks
 from fapilog_instrumentation_asgi import _servers
 from fapilog_instrumentation_asgi._exclude import Excluder, otel_excluded_urls
 from fapilog_instrumentation_asgi._headers import (
