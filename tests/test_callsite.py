@@ -158,14 +158,21 @@ def test_off_records_nothing_and_keeps_fields_as_given() -> None:
     pipeline.shutdown()
 
 
-class _Ring:
-    """Stands in for a pipeline whose worker never drains: captured calls stay here."""
+class _Intake:
+    """Stands in for an intake whose worker never drains: captured calls stay in ``ring``."""
 
-    _min_level = 0
-    _capacity = 1000
+    level = 0
+    capacity = 1000
 
     def __init__(self) -> None:
-        self._ring: list[tuple[object, ...]] = []
+        self.ring: list[tuple[object, ...]] = []
+
+
+class _Ring:
+    """Stands in for a pipeline on the hot path (only its ``intake`` is read)."""
+
+    def __init__(self) -> None:
+        self.intake = _Intake()
 
 
 def test_no_frame_outlives_the_call() -> None:
@@ -186,7 +193,7 @@ def test_no_frame_outlives_the_call() -> None:
     alive = work()
     gc.collect()
     assert alive() is None  # the frame (and its locals) died with the call
-    ((*_, fields, _logger, _ctx, _exc),) = target._ring
+    ((*_, fields, _logger, _ctx, _exc, _text),) = target.intake.ring
     # The caller keeps the code object and the instruction offset: cheaper than
     # f_lineno, and a code object leaves the kwargs dict untracked by the collector.
     assert fields["code.file.path"] is work.__code__
@@ -316,9 +323,10 @@ def test_plain_and_checking_methods_capture_the_same_call(
     log = Logger("x", PipelineRef(target))
     for checking in (False, True):
         make(INFO, default_exc, 0, checking)(log, "m %s", "a", k=[1], exc_info=error)
-        ((_ts, *rest),) = target._ring
-        target._ring.clear()
+        ((_ts, *rest),) = target.intake.ring
+        target.intake.ring.clear()
         captured.append(rest)
     assert captured[0] == captured[1]
     assert captured[0][3] == {"k": (1,), "exc_info": error}
-    assert captured[0][-1] is error
+    assert captured[0][-2] is error  # the exception slot; then the severity text
+    assert captured[0][-1] is None

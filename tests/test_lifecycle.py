@@ -330,11 +330,11 @@ def test_a_child_forked_after_the_signal_starts_with_buffering_again() -> None:
         from fapilog.pipeline import _lifecycle
         pipeline = fapilog.configure(exporters=["none"])
         _lifecycle.begin_termination()
-        print("parent", _lifecycle.terminating(), pipeline._flush_on_write)
+        print("parent", _lifecycle.terminating(), pipeline.intake.flush_on_write)
         pid = os.fork()
         if pid == 0:
-            print("child", _lifecycle.terminating(), pipeline._flush_on_write,
-                  pipeline._capacity > 0, flush=True)
+            print("child", _lifecycle.terminating(), pipeline.intake.flush_on_write,
+                  pipeline.intake.capacity > 0, flush=True)
             os._exit(0)
         os.waitpid(pid, 0)
         """

@@ -256,7 +256,7 @@ def test_a_misspelt_exporter_in_code_raises() -> None:
 def test_logging_numbers_are_levels(level: int | str, number: int) -> None:
     """configure(level=logging.DEBUG) works: logging numbers map to OTel severities."""
     pipeline = fapilog.configure(exporters=[], level=level)
-    assert pipeline._min_level == number == pipeline.settings.level_number
+    assert pipeline.intake.level == number == pipeline.settings.level_number
 
 
 @pytest.mark.parametrize("level", [True, -1, "LOUD", 2.5])

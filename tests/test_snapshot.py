@@ -73,20 +73,27 @@ def held() -> Iterator[Held]:
     h.pipeline.shutdown(timeout=5)
 
 
-class _FakePipeline:
-    """Stands in for a Pipeline on the hot path: keeps each captured tuple."""
+class _FakeIntake:
+    """Stands in for an intake on the hot path: keeps each captured record."""
 
-    _min_level = 0
-    _capacity = 1000
+    level = 0
+    capacity = 1000
 
     def __init__(self) -> None:
-        self._ring: collections.deque[tuple[Any, ...]] = collections.deque()
+        self.ring: collections.deque[tuple[Any, ...]] = collections.deque()
+
+
+class _FakePipeline:
+    """Stands in for a Pipeline on the hot path (only its ``intake`` is read)."""
+
+    def __init__(self) -> None:
+        self.intake = _FakeIntake()
 
 
 @pytest.fixture
 def ring() -> tuple[Logger, collections.deque[tuple[Any, ...]]]:
     fake = _FakePipeline()
-    return Logger("snap", PipelineRef(fake)), fake._ring
+    return Logger("snap", PipelineRef(fake)), fake.intake.ring
 
 
 # -- the issue's examples, on the worker path ----------------------------------------------

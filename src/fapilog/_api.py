@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
@@ -10,12 +11,13 @@ from fapilog._diagnostics import reporter
 from fapilog._logger import Logger, PipelineRef, add_callsite
 from fapilog.config import ConfigError, Settings
 from fapilog.exporters._registry import resolve_exporters, resolve_processors
+from fapilog.pipeline._materialize import REC_SEVERITY
 from fapilog.pipeline._pipeline import Pipeline
 from fapilog.pipeline._stats import PipelineStats
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from datetime import timedelta
     from typing import Unpack
 
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from fapilog.exporters._base import Exporter
-    from fapilog.pipeline._materialize import Captured
+    from fapilog.pipeline._materialize import CapturedRecord
     from fapilog.processors._base import Processor
 
 __all__ = [
@@ -43,6 +45,39 @@ __all__ = [
 _lock = threading.RLock()
 
 
+class _LazyIntake:
+    """The lazy default's intake: its first accepted event builds the default pipeline.
+
+    ``capacity`` is -1, so the hot path always falls through to :meth:`slow_put`.
+    """
+
+    ring: collections.deque[CapturedRecord] = collections.deque()  # never appended to
+    capacity = -1
+    level = 0
+
+    def enabled(self, severity: int) -> bool:
+        return True
+
+    def caller_drop(self, reason: str) -> None:
+        """Nothing to count: no pipeline exists yet (none is built for a drop)."""
+
+    def slow_put(self, rec: CapturedRecord) -> None:
+        pipeline = _default_or_report()
+        if pipeline is not None and pipeline.intake.enabled(rec[REC_SEVERITY]):
+            if _DEFAULT.callsite:  # known now: the call site of this first event
+                add_callsite(rec, sys._getframe(1))
+            pipeline.intake.enqueue(rec)
+
+    enqueue = slow_put
+
+    async def aput(self, rec: CapturedRecord) -> None:
+        pipeline = _default_or_report()
+        if pipeline is not None and pipeline.intake.enabled(rec[REC_SEVERITY]):
+            if _DEFAULT.callsite:
+                add_callsite(rec, sys._getframe(1))
+            await pipeline.intake.aput(rec)
+
+
 class _LazyDefault:
     """Stands in for the default pipeline until the first event needs it.
 
@@ -50,25 +85,7 @@ class _LazyDefault:
     event builds the zero-config pipeline from the environment.
     """
 
-    _min_level = 0
-    _ring: tuple[()] = ()
-    _capacity = -1  # the hot path always falls through to _slow_put
-
-    def _slow_put(self, rec: Captured) -> None:
-        pipeline = _default_or_report()
-        if pipeline is not None and rec[1] >= pipeline._min_level:
-            if _DEFAULT.callsite:  # known now: the call site of this first event
-                add_callsite(rec, sys._getframe(1))
-            pipeline._enqueue(rec)
-
-    _enqueue = _slow_put
-
-    async def _aput(self, rec: Captured) -> None:
-        pipeline = _default_or_report()
-        if pipeline is not None and rec[1] >= pipeline._min_level:
-            if _DEFAULT.callsite:
-                add_callsite(rec, sys._getframe(1))
-            await pipeline._aput(rec)
+    intake = _LazyIntake()
 
 
 def _default_or_report() -> Pipeline | None:
@@ -132,7 +149,10 @@ FALLBACK_SETTINGS: dict[str, Any] = {
 def configure_from_environment(
     *,
     exporters: Iterable[str | Exporter | Any] = (),
-    processors: Iterable[Processor] | Processor | None = None,
+    processors: Iterable[Processor | Any]
+    | Mapping[str, Mapping[str, Any]]
+    | Processor
+    | None = None,
     resource: Resource | Callable[[Settings], Resource] | None = None,
 ) -> Pipeline:
     """:func:`configure` from the environment only, without raising for it.
@@ -159,7 +179,7 @@ def configure_from_environment(
     Raises:
         ConfigTypeError: a processor is not a processor.
     """
-    checked = resolve_processors(processors)
+    checked = None if processors is None else resolve_processors(processors)
     return _make_default(
         _from_environment(exporters=exporters, processors=checked, resource=resource)
     )
@@ -269,8 +289,8 @@ class SettingsOverrides(TypedDict, total=False):
 def configure(
     settings: Settings | None = None,
     *,
-    exporters: Iterable[Exporter | Any] | None = None,
-    processors: Iterable[Processor] | None = None,
+    exporters: Iterable[Exporter | Any] | Mapping[str, Mapping[str, Any]] | None = None,
+    processors: Iterable[Processor | Any] | Mapping[str, Mapping[str, Any]] | None = None,
     resource: Resource | None = None,
     **overrides: Unpack[SettingsOverrides],
 ) -> Pipeline:
@@ -285,9 +305,11 @@ def configure(
             and ``OTEL_*`` environment variables.
         exporters: exporters to use instead of those named by the settings: names,
             one comma-separated string of names (``"console,file"``), exporter
-            objects, or a single exporter object.
-        processors: extra processors, after the built-in enrichers (a list, or a
-            single processor).
+            objects, a single exporter object, or a mapping of exporter name to its
+            options (``{"otlp": {"endpoint": "http://collector:4318"}}``).
+        processors: the application's processors, after the built-in enrichers and
+            redaction (a list, a single processor, names, or a mapping of name to
+            options); replaces those the ``processors`` setting names.
         resource: the OTel Resource (default: detected).
         **overrides: individual settings, e.g. ``level="debug"`` (every
             :class:`~fapilog.Settings` field, typed in :class:`SettingsOverrides`).
@@ -300,9 +322,10 @@ def configure(
         ConfigTypeError: an exporter or processor object is not one (also a
             :class:`TypeError`).
     """
-    checked = resolve_processors(processors)
     return _make_default(
-        Pipeline(settings, exporters=exporters, processors=checked, resource=resource, **overrides)
+        Pipeline(
+            settings, exporters=exporters, processors=processors, resource=resource, **overrides
+        )
     )
 
 

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
     from opentelemetry.trace import Tracer
 
+    from fapilog.pipeline._materialize import CapturedRecord
+
 __all__ = ["Catch", "Timed", "catch"]
 
 P = ParamSpec("P")
@@ -34,20 +36,20 @@ _LOGGED = "__fapilog_logged__"
 Site = tuple["CodeType", int]
 
 
-def _put(logger: Logger, rec: tuple[Any, ...] | None) -> None:
+def _put(logger: Logger, rec: CapturedRecord | None) -> None:
     if rec is not None:
-        logger._ref.pipeline._enqueue(rec)
+        logger._ref.intake.enqueue(rec)
 
 
-async def _aput(logger: Logger, rec: tuple[Any, ...] | None) -> None:
+async def _aput(logger: Logger, rec: CapturedRecord | None) -> None:
     if rec is None:
         return
-    pipeline = logger._ref.pipeline
-    ring = pipeline._ring
-    if len(ring) < pipeline._capacity:
+    intake = logger._ref.intake
+    ring = intake.ring
+    if len(ring) < intake.capacity:
         ring.append(rec)
     else:  # full (or not started): wait for space like the ``a``-methods
-        await pipeline._aput(rec)
+        await intake.aput(rec)
 
 
 def _function_site(func: Callable[..., Any]) -> Site | None:

@@ -20,7 +20,10 @@ from fapilog._diagnostics import reporter
 from fapilog._normalize import normalize_value
 from fapilog.pipeline._materialize import (
     IMMUTABLE_TYPES,
+    REC_FIELDS,
+    REC_LOGGER,
     capture_exception,
+    capture_record,
     fields_may_change,
     snapshot_call,
 )
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
     from fapilog._helpers import Catch, Timed
+    from fapilog.pipeline._intake import IntakeLike
+    from fapilog.pipeline._materialize import CapturedRecord
     from fapilog.pipeline._pipeline import Pipeline
 
     #: What ``exc_info=`` accepts: True (the exception being handled), an exception,
@@ -75,21 +80,27 @@ _getframe = sys._getframe
 class PipelineRef:
     """Where a logger sends events: a fixed pipeline or the (swappable) default one.
 
-    ``callsite``: whether calls record their call site (the ``callsite`` setting of
-    ``pipeline``, see :func:`fapilog._callsite.callsite_enabled`). It lives here, on
-    a slot, because the methods read it on every call: cheaper than a pipeline attribute.
+    ``intake``: the pipeline's :class:`~fapilog.pipeline._intake.Intake` (its
+    ``intake`` attribute), which the level methods use. ``callsite``: whether calls
+    record their call site (the ``callsite`` setting of ``pipeline``, see
+    :func:`fapilog._callsite.callsite_enabled`). Both live here, on slots, because the
+    methods read them on every call: cheaper than a pipeline attribute.
     """
 
-    __slots__ = ("callsite", "pipeline")
+    __slots__ = ("callsite", "intake", "pipeline")
 
     def __init__(self, pipeline: Any) -> None:
         self.pipeline = pipeline
+        self.intake: IntakeLike = pipeline.intake
         self.callsite = False
         self._follow(pipeline)
 
     def set(self, pipeline: Any) -> None:
         """Point at ``pipeline`` (the default reference, when the default changes)."""
         self._follow(pipeline)
+        # The intake first: a call between the two stores then reaches the new
+        # pipeline's intake, never an intake whose pipeline was replaced.
+        self.intake = pipeline.intake
         self.pipeline = pipeline
 
     def _follow(self, pipeline: Any) -> None:
@@ -118,8 +129,8 @@ def _sync_method(
     if default_exc:
 
         def exc_method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> None:
-            pipeline = self._ref.pipeline
-            if pipeline._min_level > severity:
+            intake = self._ref.intake
+            if intake.level > severity:
                 return
             if _may_change(fields) or type(msg) is not str or (args and not _flat(map(type, args))):
                 msg, args = snapshot_call(msg, args, fields)
@@ -134,20 +145,21 @@ def _sync_method(
                 self,
                 _get_context(),
                 capture_exception(fields.get("exc_info", True)),
+                None,  # severity_text: the level's own
             )
-            ring = pipeline._ring
-            if len(ring) < pipeline._capacity:
+            ring = intake.ring
+            if len(ring) < intake.capacity:
                 ring.append(rec)
             else:
-                pipeline._slow_put(rec)
+                intake.slow_put(rec)
 
         return exc_method
 
     if checking:
 
         def checking_method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> None:
-            pipeline = self._ref.pipeline
-            if pipeline._min_level > severity:
+            intake = self._ref.intake
+            if intake.level > severity:
                 return
             if _may_change(fields) or type(msg) is not str or (args and not _flat(map(type, args))):
                 msg, args = snapshot_call(msg, args, fields)
@@ -170,25 +182,27 @@ def _sync_method(
                 self,
                 _get_context(),
                 capture_exception(fields["exc_info"]) if "exc_info" in fields else None,
+                None,  # severity_text: the level's own
             )
-            ring = pipeline._ring
-            if len(ring) < pipeline._capacity:
+            ring = intake.ring
+            if len(ring) < intake.capacity:
                 ring.append(rec)
             else:
-                pipeline._slow_put(rec)
+                intake.slow_put(rec)
 
         return checking_method
 
     def method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> None:
-        pipeline = self._ref.pipeline
-        if pipeline._min_level > severity:
+        intake = self._ref.intake
+        if intake.level > severity:
             return
         # The values at the call: anything that may still change is copied now (the
         # worker builds the event later). Scalars only, the common case: one C call
         # and two compares (plus one C call over the types of any %-arguments).
         if _may_change(fields) or type(msg) is not str or (args and not _flat(map(type, args))):
             msg, args = snapshot_call(msg, args, fields)
-        # Keep this tuple short: every slot costs on the caller (measured).
+        # A CapturedRecord, written out (capture_record() costs a call; measured):
+        # keep it short, every slot costs on the caller.
         rec = (
             time_ns(),
             severity,
@@ -198,13 +212,14 @@ def _sync_method(
             self,
             _get_context(),
             capture_exception(fields["exc_info"]) if "exc_info" in fields else None,
+            None,  # severity_text: the level's own
         )
-        # Pipeline._enqueue, inlined: this is the whole cost of a log call.
-        ring = pipeline._ring
-        if len(ring) < pipeline._capacity:
+        # Intake.enqueue, inlined: this is the whole cost of a log call.
+        ring = intake.ring
+        if len(ring) < intake.capacity:
             ring.append(rec)
         else:
-            pipeline._slow_put(rec)
+            intake.slow_put(rec)
 
     return method
 
@@ -245,8 +260,8 @@ def _async_method(
         def checking_method(
             self: Logger, msg: Any, /, *args: Any, **fields: Any
         ) -> Awaitable[None]:
-            pipeline = self._ref.pipeline
-            if pipeline._min_level > severity:
+            intake = self._ref.intake
+            if intake.level > severity:
                 return _READY
             if _may_change(fields) or type(msg) is not str or (args and not _flat(map(type, args))):
                 msg, args = snapshot_call(msg, args, fields)
@@ -267,19 +282,20 @@ def _async_method(
                 self,
                 _get_context(),
                 capture_exception(exc_info) if exc_info else None,
+                None,  # severity_text: the level's own
             )
-            ring = pipeline._ring
-            if len(ring) < pipeline._capacity:
+            ring = intake.ring
+            if len(ring) < intake.capacity:
                 ring.append(rec)
                 return _READY
-            waiting: Awaitable[None] = pipeline._aput(rec)
+            waiting: Awaitable[None] = intake.aput(rec)
             return waiting
 
         return checking_method
 
     def method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> Awaitable[None]:
-        pipeline = self._ref.pipeline
-        if pipeline._min_level > severity:
+        intake = self._ref.intake
+        if intake.level > severity:
             return _READY
         if _may_change(fields) or type(msg) is not str or (args and not _flat(map(type, args))):
             msg, args = snapshot_call(msg, args, fields)
@@ -293,13 +309,14 @@ def _async_method(
             self,
             _get_context(),
             capture_exception(exc_info) if exc_info else None,
+            None,  # severity_text: the level's own
         )
         # The event is buffered at the call; only a full buffer makes the await wait.
-        ring = pipeline._ring
-        if len(ring) < pipeline._capacity:
+        ring = intake.ring
+        if len(ring) < intake.capacity:
             ring.append(rec)
             return _READY
-        waiting: Awaitable[None] = pipeline._aput(rec)
+        waiting: Awaitable[None] = intake.aput(rec)
         return waiting
 
     return method
@@ -420,7 +437,7 @@ class Logger:
         number = _level_number(level)
         if number < 0:
             number = _severity.INFO
-        return bool(self._ref.pipeline._min_level <= number)
+        return self._ref.intake.enabled(number)
 
     if TYPE_CHECKING:
         # The signatures type checkers see. At run time the methods are the closures
@@ -678,19 +695,17 @@ class Logger:
             **fields: more attributes (``exc_info`` is honoured; ``event_name`` is
                 always ``"audit"``).
         """
-        pipeline = self._ref.pipeline
-        pipeline._enqueue(self._audit_record(action, actor, target, outcome, fields))
+        self._ref.intake.enqueue(self._audit_record(action, actor, target, outcome, fields))
 
     async def aaudit(
         self, action: str, /, *, actor: Any, target: Any, outcome: Any, **fields: Any
     ) -> None:
         """Awaitable :meth:`audit`: waits for buffer space instead of dropping."""
-        pipeline = self._ref.pipeline
-        await pipeline._aput(self._audit_record(action, actor, target, outcome, fields))
+        await self._ref.intake.aput(self._audit_record(action, actor, target, outcome, fields))
 
     def _audit_record(
         self, action: str, actor: Any, target: Any, outcome: Any, fields: dict[str, Any]
-    ) -> tuple[Any, ...]:
+    ) -> CapturedRecord:
         exc = capture_exception(fields["exc_info"]) if "exc_info" in fields else None
         fields["event_name"] = "audit"
         fields["audit.action"] = action
@@ -701,7 +716,9 @@ class Logger:
         action, _ = snapshot_call(action, (), fields)
         if self._ref.callsite:  # the application called audit(), which called this one
             _record_callsite(self, fields, 1)
-        return (time_ns(), _severity.INFO, action, (), fields, self, _get_context(), exc)
+        return capture_record(
+            time_ns(), _severity.INFO, action, (), fields, self, _get_context(), exc
+        )
 
     def timed(
         self,
@@ -779,14 +796,14 @@ def _helper_record(
     fields: dict[str, Any],
     exc: BaseException | None,
     site: tuple[Any, int] | None,
-) -> tuple[Any, ...] | None:
+) -> CapturedRecord | None:
     """The captured call for an event a helper logs; ``None`` below the level.
 
     ``site`` is ``(code object, line)`` of the application code the event is about;
     recorded as ``code.*`` attributes when the pipeline records call sites.
     """
     ref = logger._ref
-    if ref.pipeline._min_level > severity:
+    if ref.intake.level > severity:
         return None
     snapshot_call(msg, (), fields)
     if site is not None and ref.callsite:
@@ -794,7 +811,7 @@ def _helper_record(
         fields[_FILE] = code.co_filename
         fields[_LINE] = line
         fields[_FUNCTION] = code.co_qualname
-    return (time_ns(), severity, msg, (), fields, logger, _get_context(), exc)
+    return capture_record(time_ns(), severity, msg, (), fields, logger, _get_context(), exc)
 
 
 #: The attribute that carries the level given to ``log()`` when it is not a level.
@@ -886,7 +903,7 @@ def use_callsite_methods() -> None:
 _OWN_MODULES = frozenset({__name__, "fapilog._api", "fapilog._helpers"})
 
 
-def add_callsite(rec: tuple[Any, ...], frame: FrameType | None) -> None:
+def add_callsite(rec: CapturedRecord, frame: FrameType | None) -> None:
     """Add the call site to a captured call that has none, searching up from ``frame``.
 
     For the first events of the lazily built default pipeline, whose ``callsite``
@@ -894,7 +911,7 @@ def add_callsite(rec: tuple[Any, ...], frame: FrameType | None) -> None:
     first one outside fapilog's logging modules, then ``stacklevel - 1`` further up.
     Not on the hot path.
     """
-    logger, fields = rec[5], rec[4]
+    logger, fields = rec[REC_LOGGER], rec[REC_FIELDS]
     if not isinstance(logger, Logger) or _FILE in fields:
         return
     while frame is not None and frame.f_globals.get("__name__") in _OWN_MODULES:

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 from fapilog import _severity
 from fapilog._diagnostics import reporter
 from fapilog._logger import _get_context
-from fapilog.pipeline._materialize import snapshot_call
+from fapilog.pipeline._materialize import capture_record, snapshot_call
 
 if TYPE_CHECKING:
+    from fapilog.pipeline._intake import IntakeLike
     from fapilog.pipeline._pipeline import Pipeline
 
 __all__ = ["FapilogHandler", "StdlibCapture", "capture_stdlib"]
@@ -76,17 +77,16 @@ class FapilogHandler(logging.Handler):
         return _DEFAULT.pipeline
 
     def emit(self, record: logging.LogRecord) -> None:
-        from fapilog.pipeline._pipeline import in_worker_thread
+        from fapilog.pipeline._intake import in_worker_thread
 
-        pipeline = self._target()
+        intake: IntakeLike = self._target().intake
         if in_worker_thread() or getattr(self._guard, "busy", False):
-            if hasattr(pipeline, "_acct"):
-                pipeline._acct.caller_drop("recursion")
+            intake.caller_drop("recursion")
             return
         self._guard.busy = True
         try:
             severity = _severity.from_stdlib(record.levelno)
-            if severity < pipeline._min_level:
+            if not intake.enabled(severity):
                 return
             fields: dict[str, Any] = {
                 key: value for key, value in record.__dict__.items() if key not in _RESERVED
@@ -102,8 +102,8 @@ class FapilogHandler(logging.Handler):
             if scope is None:
                 scope = self._scopes[record.name] = _ScopeLogger(record.name)
             exc = record.exc_info[1] if record.exc_info else None
-            pipeline._enqueue(
-                (
+            intake.enqueue(
+                capture_record(
                     int(record.created * 1e9),
                     severity,
                     _message(record),

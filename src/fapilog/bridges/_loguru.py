@@ -17,12 +17,13 @@ from fapilog._diagnostics import reporter
 from fapilog._logger import _get_context
 from fapilog._normalize import exception_attributes, normalize_value
 from fapilog.bridges._target import BridgeTarget, require
-from fapilog.pipeline._materialize import snapshot_call
+from fapilog.pipeline._materialize import capture_record, snapshot_call
 
 if TYPE_CHECKING:
     from loguru import Message, Record
 
     from fapilog._logger import Logger
+    from fapilog.pipeline._intake import IntakeLike
     from fapilog.pipeline._pipeline import Pipeline
 
 __all__ = ["CONTEXT_KEY", "FapilogLoguruSink", "loguru_context_patcher"]
@@ -159,16 +160,16 @@ class FapilogLoguruSink:
             message: the formatted message loguru passes; only its ``record`` is read.
         """
         ctx = _get_context()  # first: on the logging thread unless enqueue=True
-        pipeline = self._target.pipeline()
+        intake = self._target.intake()
         try:
-            self._capture(pipeline, message.record, ctx)
+            self._capture(intake, message.record, ctx)
         except Exception as exc:
-            self._target.failed(pipeline, exc)
+            self._target.failed(intake, exc)
 
-    def _capture(self, pipeline: Any, record: Record, ctx: Context) -> None:
+    def _capture(self, intake: IntakeLike, record: Record, ctx: Context) -> None:
         level = record["level"]
         severity = _severity.from_stdlib(level.no)
-        if not self._target.accepts(pipeline, severity):
+        if not self._target.accepts(intake, severity):
             return
         fields: dict[str, Any] = dict(record["extra"])
         snapshot = fields.pop(CONTEXT_KEY, None)
@@ -209,8 +210,8 @@ class FapilogLoguruSink:
         # The values at the call, like fapilog's own calls (the event is built later).
         body, _ = snapshot_call(record["message"], (), fields)
         self._target.enqueue(
-            pipeline,
-            (
+            intake,
+            capture_record(
                 ts,
                 severity,
                 body,

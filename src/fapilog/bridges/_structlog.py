@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from fapilog import _severity
 from fapilog._logger import _get_context
 from fapilog.bridges._target import BridgeTarget, require
-from fapilog.pipeline._materialize import capture_exception, snapshot_call
+from fapilog.pipeline._materialize import capture_exception, capture_record, snapshot_call
 
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
 
     from fapilog._logger import Logger
+    from fapilog.pipeline._intake import IntakeLike
     from fapilog.pipeline._pipeline import Pipeline
 
 __all__ = ["FapilogStructlogProcessor"]
@@ -156,25 +157,25 @@ class FapilogStructlogProcessor:
             structlog.DropEvent: always, unless ``passthrough`` is set.
         """
         ctx = _get_context()  # first: nothing below may change the caller's Context
-        pipeline = self._target.pipeline()
+        intake = self._target.intake()
         try:
-            self._capture(pipeline, logger, method_name, event_dict, ctx)
+            self._capture(intake, logger, method_name, event_dict, ctx)
         except Exception as exc:
-            self._target.failed(pipeline, exc)
+            self._target.failed(intake, exc)
         if self._passthrough:
             return event_dict
         raise self._drop
 
     def _capture(
         self,
-        pipeline: Any,
+        intake: IntakeLike,
         logger: Any,
         method_name: str,
         event_dict: MutableMapping[str, Any],
         ctx: Context,
     ) -> None:
         severity, text = _level(event_dict.get("level", method_name))
-        if not self._target.accepts(pipeline, severity):
+        if not self._target.accepts(intake, severity):
             return
         now = time_ns()
         fields = dict(event_dict)  # structlog's dict may be reused by later processors
@@ -202,7 +203,7 @@ class FapilogStructlogProcessor:
                 fields[otel_key] = fields.pop(key)
         # The values at the call, like fapilog's own calls (the event is built later).
         body, args = snapshot_call(body, args, fields)
-        rec: tuple[Any, ...] = (
+        rec = capture_record(
             now if ts is None else ts,
             severity,
             body,
@@ -211,7 +212,6 @@ class FapilogStructlogProcessor:
             self._target.scope(name if isinstance(name, str) else None),
             ctx,
             exc,
+            text,
         )
-        if text is not None:
-            rec = (*rec, text)
-        self._target.enqueue(pipeline, rec)
+        self._target.enqueue(intake, rec)

@@ -1,8 +1,8 @@
 """What every bridge shares: where records go, their scope, and a guarded enqueue.
 
-A bridge builds the same captured tuple a :class:`~fapilog.Logger` call builds (see
-:data:`fapilog.pipeline._materialize.Captured`) on the calling thread, with the OTel
-Context of the call, and hands it to the pipeline's ``_enqueue``: normalisation,
+A bridge builds the same captured record a :class:`~fapilog.Logger` call builds (with
+:func:`fapilog.pipeline._materialize.capture_record`) on the calling thread, with the
+OTel Context of the call, and hands it to the pipeline's intake: normalisation,
 enrichment (span ids, baggage, bound context), redaction and export then happen on
 the worker exactly as for fapilog's own calls.
 """
@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from fapilog._diagnostics import reporter
 from fapilog._logger import Logger
-from fapilog.pipeline._pipeline import in_worker_thread
+from fapilog.pipeline._intake import in_worker_thread
 from fapilog.stdlib import _ScopeLogger
 
 if TYPE_CHECKING:
     from types import ModuleType
 
-    from fapilog.pipeline._materialize import Captured
+    from fapilog.pipeline._intake import IntakeLike
+    from fapilog.pipeline._materialize import CapturedRecord
     from fapilog.pipeline._pipeline import Pipeline
 
 __all__ = ["BridgeTarget", "require"]
@@ -83,6 +84,11 @@ class BridgeTarget:
 
         return _DEFAULT.pipeline
 
+    def intake(self) -> IntakeLike:
+        """The intake of the pipeline (or of the lazy default) records go to right now."""
+        intake: IntakeLike = self.pipeline().intake
+        return intake
+
     def scope(self, name: str | None) -> _ScopeLogger:
         """The scope-and-bound-fields object ``materialize`` reads, cached per name."""
         key = name or self._default_scope
@@ -94,21 +100,19 @@ class BridgeTarget:
                 self._scopes[key] = scope
         return scope
 
-    def accepts(self, pipeline: Any, severity: int) -> bool:
+    def accepts(self, intake: IntakeLike, severity: int) -> bool:
         """Whether to capture an event: above the level and not from fapilog's own threads."""
         if in_worker_thread():
             # An exporter's HTTP client logging through a bridged library must not
             # feed the pipeline that is exporting: count it, like the stdlib bridge.
-            if hasattr(pipeline, "_acct"):
-                pipeline._acct.caller_drop("recursion")
+            intake.caller_drop("recursion")
             return False
-        return bool(severity >= pipeline._min_level)
+        return intake.enabled(severity)
 
-    def failed(self, pipeline: Any, exc: BaseException) -> None:
+    def failed(self, intake: IntakeLike, exc: BaseException) -> None:
         """Account for a record the bridge could not capture (never raises)."""
         try:
-            if hasattr(pipeline, "_acct"):
-                pipeline._acct.caller_drop("bridge_error")
+            intake.caller_drop("bridge_error")
             reporter.report(
                 f"{self._bridge}_bridge", f"the {self._bridge} bridge dropped a record: {exc!r}"
             )
@@ -116,6 +120,6 @@ class BridgeTarget:
             pass
 
     @staticmethod
-    def enqueue(pipeline: Any, rec: Captured) -> None:
-        """Hand one captured record to the pipeline (never blocks on I/O)."""
-        pipeline._enqueue(rec)
+    def enqueue(intake: IntakeLike, rec: CapturedRecord) -> None:
+        """Hand one captured record to the intake (never blocks on I/O)."""
+        intake.enqueue(rec)

@@ -47,9 +47,9 @@ class LoopThread:
 
     @staticmethod
     def _main(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
-        from fapilog.pipeline._pipeline import _worker_local
+        from fapilog.pipeline._intake import mark_worker_thread
 
-        _worker_local.active = True
+        mark_worker_thread()
         asyncio.set_event_loop(loop)
         loop.call_soon(ready.set)
         try:

@@ -19,6 +19,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from fapilog import _severity
 from fapilog._diagnostics import reporter
+from fapilog.pipeline._materialize import capture_record
 from fapilog.stdlib import FapilogHandler
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.util.types import AnyValue, Attributes
 
+    from fapilog.pipeline._intake import IntakeLike
     from fapilog.pipeline._pipeline import Pipeline
 
 __all__ = ["DedupFapilogHandler", "FapilogLoggerProvider"]
@@ -94,7 +96,7 @@ class _OTelLogger(APILogger):
     ) -> bool:
         """False only for a known severity below the pipeline's level."""
         number = severity_number.value if severity_number is not None else 0
-        return number == 0 or number >= self._provider._pipeline()._min_level
+        return number == 0 or self._provider._pipeline().intake.enabled(number)
 
     def emit(
         self,
@@ -111,12 +113,12 @@ class _OTelLogger(APILogger):
         exception: BaseException | None = None,
     ) -> None:
         """Capture the record and hand it to the pipeline; never raises."""
-        from fapilog.pipeline._pipeline import in_worker_thread
+        from fapilog.pipeline._intake import in_worker_thread
 
         try:
-            pipeline = self._provider._pipeline()
+            intake: IntakeLike = self._provider._pipeline().intake
             if in_worker_thread():
-                pipeline._acct.caller_drop("recursion")
+                intake.caller_drop("recursion")
                 return
             if record is None:
                 record = APILogRecord(
@@ -131,7 +133,7 @@ class _OTelLogger(APILogger):
                     exception=exception,
                 )
             number = record.severity_number.value if record.severity_number is not None else 0
-            if number and number < pipeline._min_level:
+            if number and not intake.enabled(number):
                 return
             ts = record.timestamp if record.timestamp is not None else record.observed_timestamp
             if _already_claimed((self._name, ts)):
@@ -139,8 +141,8 @@ class _OTelLogger(APILogger):
             fields: dict[str, Any] = dict(record.attributes) if record.attributes else {}
             if record.event_name:
                 fields["event_name"] = record.event_name
-            pipeline._enqueue(
-                (
+            intake.enqueue(
+                capture_record(
                     ts,
                     number,
                     record.body,

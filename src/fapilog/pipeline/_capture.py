@@ -1,7 +1,7 @@
 """Synchronous, context-scoped interception of log calls for ``capture_logs``.
 
 While at least one capture is active, every pipeline closes its hot path (its
-``_capacity`` gate is -1), so each call reaches :func:`capture`: calls made in a
+intake's ``capacity`` gate is -1), so each call reaches :func:`capture`: calls made in a
 context that has a capture sink are materialised and processed right away on
 the caller and appended to that sink (not exported, not counted); all other
 calls continue to the ring buffer. With no capture active the hot path pays
@@ -18,7 +18,7 @@ from fapilog.pipeline._materialize import materialize
 
 if TYPE_CHECKING:
     from fapilog._event import LogEvent
-    from fapilog.pipeline._materialize import Captured
+    from fapilog.pipeline._materialize import CapturedRecord
 
 __all__ = ["capture", "capturing", "pop_capture", "push_capture"]
 
@@ -34,14 +34,15 @@ def capturing() -> bool:
     return _active > 0
 
 
-def capture(pipeline: Any, rec: Captured) -> bool:
+def capture(pipeline: Any, rec: CapturedRecord) -> bool:
     """Divert ``rec`` into the current context's sink; False if there is none."""
     sink = _SINK.get()
     if sink is None:
         return False
     event = materialize(rec, pipeline.resource)
     for processor in pipeline.processors:
-        if processor.on_emit(event) is False:
+        verdict = processor.on_emit(event)
+        if verdict is not None and verdict is not True:  # filtered (or garbage): dropped
             return True
     sink.append(event)
     return True
@@ -51,7 +52,7 @@ def _refresh_all() -> None:
     from fapilog.pipeline._lifecycle import live_pipelines
 
     for pipeline in live_pipelines():
-        pipeline._refresh_gate()
+        pipeline.intake.refresh_gate()
 
 
 def push_capture(sink: list[LogEvent]) -> contextvars.Token[list[LogEvent] | None]:

@@ -9,7 +9,7 @@ import gc
 import pathlib
 import sys
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from fapilog import _severity
 from fapilog._callsite import FILE as _CALLSITE_FILE
@@ -30,12 +30,14 @@ from fapilog.processors._builtin import add_bound_context, copy_span_context
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from opentelemetry.context import Context
     from opentelemetry.sdk.resources import Resource
 
 __all__ = [
     "IMMUTABLE_TYPES",
-    "Captured",
+    "CapturedRecord",
     "capture_exception",
+    "capture_record",
     "fields_may_change",
     "materialize",
     "materialize_batch",
@@ -44,10 +46,43 @@ __all__ = [
     "snapshot_value",
 ]
 
-#: What a log call captures, as a plain tuple for speed (every slot costs the caller):
-#: (time_ns, severity_number, msg, args, fields, logger, otel Context, exception|None)
-#: and, from a bridge, an optional ninth slot: the severity text the bridged library used.
-Captured = tuple[Any, ...]
+#: What a log call captures on the caller's thread, for the worker to build the event
+#: from: ``(time_ns, severity_number, msg, args, fields, logger, context, exception,
+#: severity_text)``. ``logger`` is whatever carries the scope and bound fields (a
+#: :class:`~fapilog.Logger`, a bridge's scope object, an OTel logger); ``fields`` is
+#: owned by the pipeline from then on; ``severity_text`` is ``None`` unless a bridged
+#: library named the level itself. Build it with :func:`capture_record`.
+#:
+#: A plain tuple at run time, not a ``NamedTuple``: constructing a ``NamedTuple``
+#: goes through a Python-level ``__new__`` and costs a log call about 240 ns (about
+#: 40 % of the whole call, measured with benchmarks/caller_cost.py on CPython 3.11);
+#: even a builder function costs about 35 ns, so :class:`~fapilog.Logger`'s level
+#: methods write the same tuple inline (tests/test_intake.py checks they match).
+CapturedRecord: TypeAlias = (
+    "tuple[int, int, Any, tuple[Any, ...], dict[str, Any], Any, Context | None, "
+    "BaseException | None, str | None]"
+)
+
+#: Index of the severity number, the fields and the logger in a :data:`CapturedRecord`.
+REC_SEVERITY: Final = 1
+REC_FIELDS: Final = 4
+REC_LOGGER: Final = 5
+
+
+def capture_record(
+    ts: int,
+    severity: int,
+    msg: Any,
+    args: tuple[Any, ...],
+    fields: dict[str, Any],
+    logger: Any,
+    context: Context | None,
+    exception: BaseException | None = None,
+    severity_text: str | None = None,
+) -> CapturedRecord:
+    """The one constructor of a :data:`CapturedRecord` (the hot path inlines it)."""
+    return (ts, severity, msg, args, fields, logger, context, exception, severity_text)
+
 
 _TEXT = {n: _severity.severity_text(n) for n in range(25)}
 
@@ -255,7 +290,7 @@ def snapshot_call(msg: Any, args: Any, fields: dict[Any, Any]) -> tuple[Any, Any
     return msg, args
 
 
-def materialize(rec: Captured, resource: Resource) -> LogEvent:
+def materialize(rec: CapturedRecord, resource: Resource) -> LogEvent:
     """Build the event for one captured call: body, attributes, exception, scope.
 
     Raises:
@@ -267,7 +302,7 @@ def materialize(rec: Captured, resource: Resource) -> LogEvent:
 
 
 def materialize_batch(
-    items: Iterable[Captured], resource: Resource, enrich: bool, sizes: list[int]
+    items: Iterable[CapturedRecord], resource: Resource, enrich: bool, sizes: list[int]
 ) -> tuple[list[LogEvent], int, BaseException | None]:
     """Build the events for many captured calls: the worker's hot loop.
 
@@ -297,7 +332,7 @@ def materialize_batch(
 
 
 def _build(
-    items: Iterable[Captured],
+    items: Iterable[CapturedRecord],
     resource: Resource,
     enrich: bool,
     sizes: list[int],
@@ -317,13 +352,14 @@ def _build(
     error: BaseException | None = None
     for rec in items:
         try:
-            if len(rec) == 8:
-                ts, severity, msg, args, fields, logger, ctx, exc = rec
-                severity_text = text_of[severity]
-            else:  # a bridged record: its own severity text in a ninth slot
+            if len(rec) == 9:
                 ts, severity, msg, args, fields, logger, ctx, exc, severity_text = rec
-                if severity_text is None:
+                if severity_text is None:  # not a bridged library's own level name
                     severity_text = text_of[severity]
+            else:  # the eight-slot form of older callers (no severity text)
+                legacy: Any = rec
+                ts, severity, msg, args, fields, logger, ctx, exc = legacy
+                severity_text = text_of[severity]
             event_name = None
             if fields:
                 if "exc_info" in fields:

@@ -74,7 +74,12 @@ class PipelineStats:
     """Redaction and compliance counters: ``redaction.events``, ``redaction.failures``
     (values dropped, failing closed), ``redaction.truncated``, ``redaction.rule.<name>``,
     ``compliance.<profile>:<rule>`` and ``compliance.dropped``. Not part of the
-    accounting identity: a redacted event is still exported."""
+    accounting identity: a redacted event is still exported. Every processor's
+    ``counts()`` is merged in, third-party ones too."""
+    stalled: str | None = None
+    """The class name of the processor the worker has been stuck in for longer than
+    :data:`~fapilog.pipeline._worker.STALL_SECONDS` (5 s), now; ``None`` normally.
+    Nothing is processed meanwhile: callers are bounded by the overflow policy."""
 
     @property
     def dropped_total(self) -> int:
@@ -91,6 +96,7 @@ class PipelineStats:
             "in_flight": self.in_flight,
             "queued": self.queued,
             "protection": dict(self.protection),
+            "stalled": self.stalled,
             "exporters": {
                 name: {
                     "received": s.received,

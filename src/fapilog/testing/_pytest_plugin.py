@@ -155,7 +155,7 @@ def _observer() -> Processor:
         class _PytestObserver(Processor):
             """Hands every event to the running test's collector; changes nothing."""
 
-            _fapilog_keeps_size = True
+            keeps_size = True
 
             def on_emit(self, event: LogEvent) -> None:
                 collector = _Observer.collector

@@ -1,0 +1,193 @@
+"""Pipeline assembly: settings (and code's arguments) -> the parts a pipeline runs.
+
+:func:`assemble` decides everything a :class:`~fapilog.Pipeline` is made of before
+it starts: the Resource, the processors in their order (built-in enrichers, then
+redaction and compliance, then the application's), the exporters, the memory plan
+and the batch options. The running pipeline only runs them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import platform
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.sdk.resources import Resource
+
+from fapilog._diagnostics import reporter
+from fapilog._retry import RetryPolicy
+from fapilog.exporters._registry import resolve_exporters, resolve_processors
+from fapilog.pipeline._batch import BatchOptions
+from fapilog.pipeline._size import MemoryPlan
+from fapilog.processors._builtin import (
+    BaggageProcessor,
+    BoundContextProcessor,
+    SpanContextProcessor,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from fapilog.config import Settings
+    from fapilog.exporters._base import Exporter
+    from fapilog.processors._base import Processor
+
+__all__ = ["Parts", "assemble", "batch_options", "default_resource"]
+
+
+@dataclass
+class Parts:
+    """What a pipeline is made of (see :func:`assemble`)."""
+
+    resource: Resource
+    span_processor: SpanContextProcessor
+    bound_processor: BoundContextProcessor
+    processors: list[Processor]
+    exporters: list[Exporter]
+    plan: MemoryPlan
+    batch_options: BatchOptions
+
+
+def assemble(
+    settings: Settings,
+    *,
+    exporters: Iterable[Any] | Mapping[str, Mapping[str, Any]] | None,
+    processors: Iterable[Any] | Mapping[str, Mapping[str, Any]] | Any | None,
+    resource: Resource | None,
+) -> Parts:
+    """Build the parts of a pipeline from ``settings`` and what code passed.
+
+    Args:
+        settings: the validated settings.
+        exporters: ``exporters=`` of the pipeline; ``None`` means the ``exporters``
+            setting.
+        processors: ``processors=`` of the pipeline; ``None`` means the ``processors``
+            setting (names), anything else replaces it.
+        resource: the Resource; ``None`` detects it (:func:`default_resource`).
+
+    Raises:
+        ConfigError: an exporter or processor cannot be built from what was given.
+    """
+    if resource is None:
+        resource = default_resource(settings)
+    span_processor = SpanContextProcessor()
+    bound_processor = BoundContextProcessor()
+    builtin: list[Processor] = [span_processor, bound_processor]
+    if settings.baggage_keys:
+        builtin.append(BaggageProcessor(settings.baggage_keys))
+    # After the enrichers (so bound context and baggage are redacted too), before
+    # user processors (so they, and every exporter, only see redacted data).
+    builtin.extend(protection_processors(settings))
+    user = _user_processors(settings, processors)
+    built_exporters: list[Exporter] = resolve_exporters(
+        settings.exporters if exporters is None else exporters, settings
+    )
+    check_audit_trail(settings, built_exporters)
+    plan = MemoryPlan(settings.max_queue_bytes)
+    return Parts(
+        resource=resource,
+        span_processor=span_processor,
+        bound_processor=bound_processor,
+        processors=[*builtin, *user],
+        exporters=built_exporters,
+        plan=plan,
+        batch_options=batch_options(settings, plan),
+    )
+
+
+def _user_processors(settings: Settings, processors: Any) -> list[Processor]:
+    """The application's processors: ``processors=`` if given, else the setting's names."""
+    # The ``processors`` setting (names) and resolve_processors(items, settings) come
+    # with the processor registry; until then only code's processors= exist.
+    items = getattr(settings, "processors", None) if processors is None else processors
+    resolve: Any = resolve_processors
+    if len(inspect.signature(resolve).parameters) >= 2:
+        return list(resolve(items, settings))
+    return list(resolve(items))
+
+
+def batch_options(settings: Settings, plan: MemoryPlan) -> BatchOptions:
+    """The batch processor's tunables under ``settings`` and the memory ``plan``."""
+    extra: dict[str, Any] = {}
+    if "retry" in getattr(BatchOptions, "__slots__", ()):
+        extra["retry"] = RetryPolicy.from_settings(settings)
+    return BatchOptions(
+        max_batch_size=settings.max_export_batch_size,
+        schedule_delay=settings.schedule_delay_ms / 1000,
+        export_timeout=settings.export_timeout_ms / 1000,
+        max_queue_size=settings.max_queue_size,
+        max_queue_bytes=plan.lane_bytes,
+        max_batch_bytes=plan.batch_bytes,
+        block=settings.overflow == "block",
+        drop_oldest=settings.overflow == "drop_oldest",
+        # A full lane that delivers nothing holds the worker up for half of what a
+        # blocked caller may wait (then it sheds), so a caller blocked meanwhile
+        # gets room before its own timeout: see AsyncBatchProcessor.
+        lane_wait=max(settings.block_timeout_ms / 2000, 0.01),
+        **extra,
+    )
+
+
+def protection_processors(settings: Settings) -> list[Processor]:
+    """The redaction and compliance processors ``settings`` ask for, in order."""
+    from fapilog.compliance import ComplianceProcessor, get_profile
+    from fapilog.redaction import DEFAULT_RULES, RedactionProcessor
+
+    profiles = [get_profile(name) for name in settings.compliance]
+    out: list[Processor] = []
+    if settings.redaction:
+        extra = [rule for profile in profiles for rule in profile.redaction_rules]
+        out.append(
+            RedactionProcessor(
+                (*extra, *DEFAULT_RULES),
+                hmac_key=settings.redaction_hmac_key,
+                allow_keys=settings.redaction_allow_keys or None,
+                max_scan_bytes=settings.redaction_max_scan_bytes,
+            )
+        )
+    if profiles:
+        out.append(ComplianceProcessor(profiles, mode=settings.compliance_mode))
+    return out
+
+
+def check_audit_trail(settings: Settings, exporters: list[Exporter]) -> None:
+    """Warn when an active compliance profile expects an audit trail and none is set up.
+
+    A warning, not an error: the audit exporter may live in another pipeline.
+    """
+    if not settings.compliance:
+        return
+    from fapilog.audit import AuditExporter
+    from fapilog.compliance import get_profile
+
+    needing = [n for n in settings.compliance if get_profile(n).audit_trail_required]
+    if needing and not any(isinstance(e, AuditExporter) for e in exporters):
+        reporter.report(
+            "audit_trail_missing",
+            f"compliance profile(s) {', '.join(needing)} expect a tamper-evident audit "
+            "trail, but this pipeline has no fapilog.audit.AuditExporter",
+        )
+
+
+def default_resource(settings: Settings) -> Resource:
+    """The OTel Resource for ``settings``: host/process facts < OTEL env < service_name.
+
+    Process command-line arguments are deliberately left out: they often carry
+    credentials.
+    """
+    detected = Resource(
+        {
+            "host.name": socket.gethostname(),
+            "process.pid": os.getpid(),
+            "process.runtime.name": platform.python_implementation().lower(),
+            "process.runtime.version": platform.python_version(),
+        }
+    )
+    explicit = {"service.name": settings.service_name} if settings.service_name else {}
+    try:
+        return detected.merge(Resource.create(explicit))
+    except RuntimeError:  # its detectors' thread pool refuses work at interpreter exit
+        return detected.merge(Resource(explicit))

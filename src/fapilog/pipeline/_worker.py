@@ -1,0 +1,407 @@
+"""The worker: a thread with its own event loop that drains the intake into the lanes.
+
+Each drain builds events from captured calls (:mod:`fapilog.pipeline._materialize`),
+runs the processors on them and hands them to the batch processor. A processor is
+contained: one that raises or returns anything but ``None``/``True``/``False`` drops
+the event (counted as ``processor_error``, reported once per class). One that blocks
+cannot be interrupted (a Python thread cannot be), but it is noticed: the
+:data:`watchdog <STALL_SECONDS>` reports it and ``stats().stalled`` names it, while
+callers stay bounded by the intake's overflow policy and shutdown by its timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from fapilog._blocking import DaemonExecutor
+from fapilog._diagnostics import reporter
+from fapilog.pipeline import _lifecycle
+from fapilog.pipeline._batch import AsyncBatchProcessor, estimate_size
+from fapilog.pipeline._intake import mark_worker_thread, resolve
+from fapilog.pipeline._materialize import materialize_batch
+
+if TYPE_CHECKING:
+    from fapilog._event import LogEvent
+    from fapilog.pipeline._pipeline import Pipeline
+    from fapilog.processors._base import Processor
+
+__all__ = ["STALL_SECONDS", "Worker", "keeps_size"]
+
+_DRAIN_CHUNK = 4096
+_FIRST_DRAIN = 64
+_MIN_IDLE = 0.001
+_MAX_IDLE = 0.05
+
+#: Seconds the worker may spend inside one processor call before the watchdog reports
+#: the processor as stalled (and ``stats().stalled`` names it).
+STALL_SECONDS = 5.0
+
+
+def keeps_size(processor: Processor) -> bool:
+    """Whether ``processor`` leaves an event's :func:`estimate_size` about as it was.
+
+    Its class says so with ``keeps_size = True`` (it only masks, cuts, flags or
+    drops), so the size estimated when the event was built still bounds memory;
+    after any other processor the pipeline estimates again. ``_fapilog_keeps_size``
+    is the flag's former, private name (read from the class itself).
+    """
+    cls = type(processor)
+    return getattr(cls, "keeps_size", False) is True or bool(
+        cls.__dict__.get("_fapilog_keeps_size", False)
+    )
+
+
+class Worker:
+    """The worker thread of one pipeline (a forked child gets a new one).
+
+    Args:
+        pipeline: the pipeline it works for; its ``processors``, ``exporters`` and
+            ``resource`` are read at every drain (they may be replaced).
+    """
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.intake = pipeline.intake
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: threading.Thread | None = None
+        self.ready = threading.Event()
+        self.done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self.stopping = False
+        self.batch: AsyncBatchProcessor | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+        # How many captured calls one drain takes: few until the sizes of events are
+        # known, then as many as fit an eighth of max_queue_bytes (see _next_limit), so a
+        # lane's backlog overshoots its byte bound by at most that between two checks.
+        self._drain_limit = _FIRST_DRAIN
+        self._largest = 0.0  # a decaying maximum of recent event sizes, bytes
+        # The processor call under way (for the watchdog); two stores per call.
+        self.in_processor: Processor | None = None
+        self.in_event: LogEvent | None = None
+        self._seen: tuple[Processor, LogEvent | None, float] | None = None
+        #: The class name of the processor the worker is stuck in now, if any.
+        self.stalled: str | None = None
+        self._told: set[tuple[str, type]] = set()
+
+    # -- thread ----------------------------------------------------------------------------
+
+    def start(self) -> str | None:
+        """Start the thread and wait until it runs; the reason it could not, or None."""
+        thread = threading.Thread(
+            target=self._thread_main, name=f"fapilog-worker-{self.pipeline._serial}", daemon=True
+        )
+        try:
+            if _lifecycle.finalizing():  # a thread started now would never run
+                raise RuntimeError("the interpreter is finalizing")
+            thread.start()
+        except RuntimeError as exc:  # no new threads at interpreter shutdown (3.12)
+            return str(exc)
+        self.thread = thread
+        self.ready.wait()
+        _watchdog.ensure()
+        return None
+
+    def _thread_main(self) -> None:
+        mark_worker_thread()
+        loop = asyncio.new_event_loop()
+        self.loop = loop
+        try:
+            # Exporters that use run_in_executor(None)/to_thread get daemon threads: a
+            # call that never returns must not hang exit (asyncio's pool is joined).
+            loop.set_default_executor(DaemonExecutor(f"pipeline-{self.pipeline._serial}"))
+            loop.run_until_complete(self._run())
+        except BaseException as exc:  # pragma: no cover - a bug; keep the host alive
+            reporter.report("worker", f"pipeline worker crashed: {exc!r}")
+        finally:
+            try:
+                # A shutdown that timed out may leave an exporter call pending.
+                pending = asyncio.all_tasks(loop)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    loop.run_until_complete(asyncio.wait(pending, timeout=0.1))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+                self.ready.set()  # never leave start() waiting on a dead worker
+                self.intake.wake_waiters()
+                if not self.done.done():
+                    self.done.set_result(None)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        exporters = self.pipeline.exporters
+        for exporter in exporters:
+            try:
+                await exporter.start()
+            except Exception as exc:  # the exporter may still connect at its first export
+                reporter.report(
+                    f"start:{exporter.name}", f"exporter {exporter.name!r}: start failed: {exc!r}"
+                )
+        options = self.pipeline.batch_options
+        batch = self.batch = AsyncBatchProcessor(exporters, options, self.intake.acct)
+        batch.start()
+        self.ready.set()
+        idle = _MIN_IDLE
+        while not self.stopping:
+            if not batch.has_room():
+                # A lane is full: take nothing more from the intake (its overflow policy
+                # drops there, before any processing) until it has room or sheds.
+                await batch.wait_for_room()
+                batch.release()
+                continue
+            if self.drain(self._drain_limit):
+                idle = _MIN_IDLE
+                batch.tick(loop.time())
+                await asyncio.sleep(0)  # let the lanes run between chunks
+                continue
+            if idle > _MIN_IDLE:  # nothing arrived for one whole poll: a burst ended
+                batch.end_burst()
+            now = loop.time()
+            batch.tick(now)
+            due = batch.due(now)
+            await self._sleep(idle if due is None else min(idle, max(due, 0.0005)))
+            idle = min(idle * 2, _MAX_IDLE)
+
+    async def _sleep(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._wakeup = fut
+        handle = loop.call_later(seconds, resolve, fut)
+        try:
+            await fut
+        finally:
+            handle.cancel()
+            self._wakeup = None
+
+    def wake(self) -> None:
+        """End the worker's idle wait now (work arrived, or it should stop)."""
+        fut = self._wakeup
+        if fut is not None and self.loop is not None:
+            try:
+                self.loop.call_soon_threadsafe(resolve, fut)
+            except RuntimeError:
+                pass
+
+    # -- draining --------------------------------------------------------------------------
+
+    def drain(self, limit: int) -> int:
+        """Move up to ``limit`` captured calls through the processors into the batcher."""
+        intake = self.intake
+        items = intake.take(limit)
+        if not items:
+            return 0
+        acct = intake.acct
+        taken = len(items)
+        with acct.lock:
+            if acct.closed:
+                return taken
+            acct.taken += taken
+            acct.processing += taken
+        intake.wake_waiters()
+        pipeline = self.pipeline
+        processors = pipeline.processors
+        # The built-in span and bound-context enrichers lead the list: materialize
+        # does their work inline (free for an empty Context) unless the list changed.
+        enrich = (
+            len(processors) >= 2
+            and processors[0] is pipeline.span_processor
+            and processors[1] is pipeline.bound_processor
+        )
+        if enrich:
+            processors = processors[2:]
+        built_sizes: list[int] = []
+        built, failed, error = materialize_batch(items, pipeline.resource, enrich, built_sizes)
+        intake.set_limit(intake.budget.update(built_sizes))
+        if failed:
+            reporter.report("materialize", f"could not build an event: {error!r}")
+        filtered = 0
+        if processors:
+            events: list[LogEvent] = []
+            sizes: list[int] = []
+            for event, size in zip(built, built_sizes, strict=True):
+                self.in_event = event
+                keep = True
+                for processor in processors:
+                    self.in_processor = processor
+                    try:
+                        verdict = processor.on_emit(event)
+                    except Exception as exc:
+                        failed += 1
+                        keep = False
+                        reporter.report(
+                            f"processor:{type(processor).__name__}",
+                            f"processor {type(processor).__name__} raised "
+                            f"{type(exc).__name__}; event dropped",
+                        )
+                        break
+                    if verdict is None or verdict is True:
+                        continue
+                    keep = False
+                    if verdict is False:
+                        filtered += 1
+                    else:
+                        failed += 1
+                        self._returned_garbage(processor, verdict)
+                    break
+                if keep:
+                    events.append(event)
+                    sizes.append(size)
+            self.in_processor = self.in_event = None
+            if not all(keeps_size(p) for p in processors):
+                sizes = [estimate_size(event) for event in events]
+        else:
+            events, sizes = built, built_sizes
+        with acct.lock:
+            if acct.closed:
+                return taken
+            acct.processing -= taken
+            acct.staged += len(events)
+            if filtered:
+                acct.dropped["filtered"] += filtered
+            if failed:
+                acct.dropped["processor_error"] += failed
+        self._next_limit(sizes)
+        if self.batch is not None:
+            self.batch.add(events, sizes)
+        return taken
+
+    def _returned_garbage(self, processor: Processor, verdict: object) -> None:
+        cls = type(processor)
+        if ("result", cls) in self._told:
+            return
+        self._told.add(("result", cls))
+        reporter.report(
+            f"processor_result:{cls.__qualname__}",
+            f"processor {cls.__qualname__}.on_emit returned {type(verdict).__name__} "
+            "(expected None, True or False); its events are dropped as processor_error",
+        )
+
+    def _next_limit(self, sizes: list[int]) -> None:
+        """Size the next drain from the largest recent event (see ``_drain_limit``)."""
+        largest = max(max(sizes, default=0), self._largest * 0.9)
+        self._largest = largest
+        share = self.pipeline.batch_options.max_queue_bytes // 8
+        self._drain_limit = max(1, min(_DRAIN_CHUNK, int(share // max(largest, 1.0))))
+
+    def check_stall(self, now: float) -> None:
+        """Note (and report once per class) a processor call longer than STALL_SECONDS."""
+        processor, event = self.in_processor, self.in_event
+        seen = self._seen
+        if processor is None:
+            self._seen = None
+            self.stalled = None
+            return
+        if seen is None or seen[0] is not processor or seen[1] is not event:
+            self._seen = (processor, event, now)
+            self.stalled = None
+            return
+        if self.stalled is None and now - seen[2] >= STALL_SECONDS:
+            cls = type(processor)
+            self.stalled = cls.__qualname__
+            if ("stall", cls) not in self._told:
+                self._told.add(("stall", cls))
+                reporter.report(
+                    f"processor_stalled:{cls.__qualname__}",
+                    f"processor {cls.__qualname__}.on_emit has not returned for "
+                    f"{now - seen[2]:.0f} s; pipeline #{self.pipeline._serial} processes "
+                    "nothing meanwhile (callers are bounded by the overflow policy)",
+                )
+
+    # -- flush and shutdown (on the worker's loop) -------------------------------------------
+
+    async def flush_inner(self) -> bool:
+        """Drain the ring, send every batch and wait until the exporters are idle."""
+        batch = self.batch
+        assert batch is not None
+        remaining = len(self.intake.ring)
+        while remaining > 0:
+            taken = self.drain(min(remaining, self._drain_limit))
+            if not taken:
+                break
+            remaining -= taken
+            if not batch.has_room():
+                await batch.wait_for_room()
+                batch.release()
+        batch.send_pending()
+        while batch.pending:
+            await batch.wait_for_room()
+            batch.send_pending()
+        await batch.wait_idle()
+        results = await asyncio.gather(
+            *(e.force_flush() for e in self.pipeline.exporters), return_exceptions=True
+        )
+        return all(r is True for r in results)
+
+    async def shutdown_inner(self, deadline: float) -> bool:
+        """Flush within ``deadline``, stop the lanes, close processors and exporters."""
+        batch = self.batch
+        assert batch is not None
+        # Leave a little of the caller's budget for cancelling and closing.
+        budget = max(0.0, deadline - time.monotonic() - 0.05)
+        ok = True
+        try:
+            await asyncio.wait_for(self.flush_inner(), budget)
+        except TimeoutError:
+            ok = False
+        await batch.stop()
+        for processor in self.pipeline.processors:
+            try:
+                processor.shutdown()
+            except Exception as exc:
+                reporter.report("processor_shutdown", f"processor shutdown raised {exc!r}")
+        for exporter in self.pipeline.exporters:
+            remaining = max(0.01, deadline - time.monotonic() - 0.02)
+            try:
+                await asyncio.wait_for(exporter.shutdown(), remaining)
+            except Exception as exc:
+                ok = False
+                reporter.report(
+                    f"exporter_shutdown:{exporter.name}",
+                    f"exporter {exporter.name!r} shutdown failed: {type(exc).__name__}",
+                )
+        self.stopping = True
+        return ok
+
+
+class _Watchdog:
+    """One daemon thread per process that looks at every live pipeline's worker."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+
+    def ensure(self) -> None:
+        """Start the thread in this process unless it runs already."""
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            thread = threading.Thread(target=self._run, name="fapilog-watchdog", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # interpreter shutdown: nothing left to watch
+                return
+            self._pid = os.getpid()
+
+    def _run(self) -> None:
+        mark_worker_thread()
+        pid = os.getpid()
+        while self._pid in (None, pid):
+            time.sleep(min(1.0, STALL_SECONDS / 5))
+            now = time.monotonic()
+            for pipeline in _lifecycle.live_pipelines():
+                worker: Any = getattr(pipeline, "_worker", None)
+                if worker is not None:
+                    try:
+                        worker.check_stall(now)
+                    except Exception:  # pragma: no cover - never let the watchdog die
+                        pass
+
+
+_watchdog = _Watchdog()
