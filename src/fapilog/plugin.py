@@ -1,8 +1,8 @@
 """The public extension API: everything an exporter or processor plugin may import.
 
 A plugin is an ordinary Python distribution that imports fapilog only through this
-module (and the other public modules: :mod:`fapilog`, :mod:`fapilog.config`,
-:mod:`fapilog.exporters`, :mod:`fapilog.otel`). Modules whose name starts with an
+module (and the other public modules: ``fapilog``, ``fapilog.config``,
+``fapilog.exporters``, ``fapilog.otel``). Modules whose name starts with an
 underscore are private: they change in any release without notice.
 
 Versioning:
