@@ -103,7 +103,7 @@ def _with_options(
     raise ConfigError(message, fields=("exporters",))
 
 
-def _console(settings: Settings, **options: Any) -> Exporter:
+def _console(settings: Settings, /, **options: Any) -> Exporter:
     from fapilog.exporters.console import ConsoleExporter
 
     stream = options.get("stream")
@@ -123,7 +123,7 @@ def _console(settings: Settings, **options: Any) -> Exporter:
     return ConsoleExporter.from_settings(settings, stream)
 
 
-def _file(settings: Settings, **options: Any) -> Exporter:
+def _file(settings: Settings, /, **options: Any) -> Exporter:
     settings = _with_options(settings, "file", "file_", options)
     source = "path= option" if "path" in options else settings.source("file_path")
     if settings.file_path is None:
@@ -149,14 +149,14 @@ def _file(settings: Settings, **options: Any) -> Exporter:
     )
 
 
-def _memory(settings: Settings, **options: Any) -> Exporter:
+def _memory(settings: Settings, /, **options: Any) -> Exporter:
     from fapilog.exporters.memory import InMemoryExporter
 
     _check_keywords(InMemoryExporter, options, what="'memory' exporter")
     return InMemoryExporter(**options)
 
 
-def _otlp(settings: Settings, **options: Any) -> Exporter:
+def _otlp(settings: Settings, /, **options: Any) -> Exporter:
     try:
         from fapilog.exporters.otlp import OTLPExporter
     except ImportError as exc:  # the optional extra is missing
@@ -169,7 +169,7 @@ def _otlp(settings: Settings, **options: Any) -> Exporter:
 
 
 def _otlp_with(protocol: str, name: str) -> ExporterFactory:
-    def factory(settings: Settings, **options: Any) -> Exporter:
+    def factory(settings: Settings, /, **options: Any) -> Exporter:
         given = options.get("protocol", protocol)
         if given != protocol:
             raise ConfigError(
@@ -303,7 +303,7 @@ def resolve_exporters(
 
 
 def exporter_by_name(
-    name: str, settings: Settings, *, source: str | None = None, **options: Any
+    name: str, settings: Settings, /, *, source: str | None = None, **options: Any
 ) -> Exporter:
     """Build the exporter registered as ``name``, with keyword ``options``.
 
@@ -342,7 +342,7 @@ def exporter_by_name(
         return as_exporter(built)
     except ConfigTypeError:
         raise ConfigTypeError(
-            f"exporter {name!r} ({entry.value}) built {_describe(built)}, which is not an "
+            f"exporter {name!r} ({_target(entry)}) built {_describe(built)}, which is not an "
             "exporter; its factory must return a fapilog Exporter or an OpenTelemetry "
             "LogRecordExporter",
             fields=("exporters",),
@@ -423,7 +423,7 @@ def resolve_processors(
     return out
 
 
-def processor_by_name(name: str, settings: Settings, **options: Any) -> Processor:
+def processor_by_name(name: str, settings: Settings, /, **options: Any) -> Processor:
     """Build the processor registered as ``name`` in ``fapilog.processors``.
 
     Args:
@@ -454,7 +454,7 @@ def processor_by_name(name: str, settings: Settings, **options: Any) -> Processo
         return as_processor(built)
     except ConfigTypeError:
         raise ConfigTypeError(
-            f"processor {name!r} ({entry.value}) built {_describe(built)}, which is not a "
+            f"processor {name!r} ({_target(entry)}) built {_describe(built)}, which is not a "
             "processor; its factory must return a fapilog.Processor or an OpenTelemetry "
             "LogRecordProcessor",
             fields=("processors",),
@@ -522,7 +522,7 @@ def _build_plugin(
             factory's signature, or the factory raised.
     """
     what = f"{kind} {name!r}"
-    target = f"{entry.value}{_distribution(entry)}"
+    target = _target(entry)
     try:
         obj = entry.load()
     except Exception as exc:
@@ -610,11 +610,12 @@ def _strings(value: Any) -> Iterable[str]:
             yield from _strings(secret())
 
 
-def _distribution(entry: EntryPoint) -> str:
+def _target(entry: EntryPoint) -> str:
+    """``module:attr from distribution version``, for messages."""
     dist = getattr(entry, "dist", None)
     if dist is None:
-        return ""
-    return f" from {dist.name} {dist.version}"
+        return entry.value
+    return f"{entry.value} from {dist.name} {dist.version}"
 
 
 def _describe(obj: Any) -> str:
