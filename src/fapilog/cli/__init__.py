@@ -2,6 +2,7 @@
 
 * ``_config.py``: ``fapilog config``, the effective settings and where each came from;
 * ``_doctor.py``: ``fapilog doctor``, checks of the installation and every exporter;
+* ``_plugins.py``: ``fapilog plugins list|check|new`` (templates of ``new`` in ``_scaffold/``);
 * ``_app.py``: ``--app module[:attr]``, the configuration an application sets in code.
 
 The entry point is :func:`fapilog.__main__.main`.
