@@ -2,7 +2,7 @@
 
 A plugin is an ordinary Python distribution that imports fapilog only through this
 module (and the other public modules: ``fapilog``, ``fapilog.config``,
-``fapilog.exporters``, ``fapilog.otel``). Modules whose name starts with an
+``fapilog.errors``, ``fapilog.exporters``, ``fapilog.otel``). Modules whose name starts with an
 underscore are private: they change in any release without notice.
 
 Versioning:
@@ -63,7 +63,7 @@ from __future__ import annotations
 from fapilog._diagnostics import reporter as _reporter
 from fapilog._event import LogEvent
 from fapilog._retry import RetryPolicy
-from fapilog.config import ConfigError, ConfigTypeError
+from fapilog.errors import ConfigError, ConfigTypeError
 from fapilog.exporters._base import Exporter, ExportResult, ExportStatus
 from fapilog.exporters._escape import escape_control
 from fapilog.exporters._http_util import (
