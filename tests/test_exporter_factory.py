@@ -442,3 +442,29 @@ def test_fapilog_processors_is_a_comma_separated_list_of_names(
     built = resolve_processors(loaded.processors, loaded)
     assert [type(p).__name__ for p in built] == ["TenantProcessor", "UpperProcessor"]
     assert Settings.defaults().processors == []
+
+
+@pytest.mark.usefixtures("plugins")
+def test_fapilog_processors_reaches_the_pipeline_and_processors_replaces_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAPILOG_PROCESSORS", "fake_tenant,fake_upper")
+    pipeline = fapilog.configure(exporters={"fake_plain": {}}, schedule_delay_ms=5)
+    try:
+        pipeline.get_logger("t").info("hello")
+        assert pipeline.flush(timeout=5)
+        (event,) = pipeline.exporters[0].events
+        assert (event.body, event.attributes["tenant"]) == ("HELLO", "none")
+    finally:
+        pipeline.shutdown()
+    # processors= in code replaces the setting's list (as exporters= does).
+    pipeline = fapilog.configure(
+        exporters={"fake_plain": {}}, processors=["fake_tenant"], schedule_delay_ms=5
+    )
+    try:
+        pipeline.get_logger("t").info("hello")
+        assert pipeline.flush(timeout=5)
+        (event,) = pipeline.exporters[0].events
+        assert (event.body, event.attributes["tenant"]) == ("hello", "none")
+    finally:
+        pipeline.shutdown()

@@ -460,5 +460,5 @@ _HINTS = {
     "compliance_mode": "; use flag or drop",
     "callsite": "; use auto, on or off",
     "processors": "; e.g. FAPILOG_PROCESSORS=sampler,tenant (names of fapilog.processors plugins)",
-    "retry_max_attempts": "; e.g. FAPILOG_RETRY_MAX_ATTEMPTS=5, or unset to retry until the timeout",
+    "retry_max_attempts": "; e.g. FAPILOG_RETRY_MAX_ATTEMPTS=5, or unset: retry until the timeout",
 }
