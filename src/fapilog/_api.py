@@ -273,6 +273,9 @@ class SettingsOverrides(TypedDict, total=False):
     max_export_batch_size: int
     schedule_delay_ms: int
     export_timeout_ms: int
+    retry_initial_backoff_ms: int
+    retry_max_backoff_ms: int
+    retry_max_attempts: int | None
     overflow: Literal["block", "drop_newest", "drop_oldest"]
     block_timeout_ms: int
     baggage_keys: Sequence[str] | str

@@ -111,9 +111,6 @@ def _user_processors(settings: Settings, processors: Any) -> list[Processor]:
 
 def batch_options(settings: Settings, plan: MemoryPlan) -> BatchOptions:
     """The batch processor's tunables under ``settings`` and the memory ``plan``."""
-    extra: dict[str, Any] = {}
-    if "retry" in getattr(BatchOptions, "__slots__", ()):
-        extra["retry"] = RetryPolicy.from_settings(settings)
     return BatchOptions(
         max_batch_size=settings.max_export_batch_size,
         schedule_delay=settings.schedule_delay_ms / 1000,
@@ -127,7 +124,7 @@ def batch_options(settings: Settings, plan: MemoryPlan) -> BatchOptions:
         # blocked caller may wait (then it sheds), so a caller blocked meanwhile
         # gets room before its own timeout: see AsyncBatchProcessor.
         lane_wait=max(settings.block_timeout_ms / 2000, 0.01),
-        **extra,
+        retry=RetryPolicy.from_settings(settings),
     )
 
 
