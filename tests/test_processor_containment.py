@@ -103,14 +103,20 @@ def test_counts_of_every_processor_are_merged_and_bad_ones_left_out(reports: _Re
         pipeline.shutdown(5)
 
 
-def test_keeps_size_is_read_from_the_class_and_the_old_name_too() -> None:
+def test_keeps_size_is_read_from_the_class() -> None:
     class Public(_Counting):
         keeps_size = True
 
-    class Old(_Counting):
-        _fapilog_keeps_size = True
+    class Inherits(Public):
+        pass
 
-    assert keeps_size(Public()) and keeps_size(Old()) and not keeps_size(_Counting())
+    class Odd(_Counting):
+        keeps_size = "yes"  # type: ignore[assignment]  # only True counts
+
+    public = Public()
+    public.keeps_size = False  # type: ignore[misc]  # the class says, not the instance
+    assert keeps_size(public) and keeps_size(Inherits())
+    assert not keeps_size(_Counting()) and not keeps_size(Odd())
 
 
 class _Blocking(Processor):

@@ -8,7 +8,6 @@ and the batch options. The running pipeline only runs them.
 
 from __future__ import annotations
 
-import inspect
 import os
 import platform
 import socket
@@ -100,13 +99,8 @@ def assemble(
 
 def _user_processors(settings: Settings, processors: Any) -> list[Processor]:
     """The application's processors: ``processors=`` if given, else the setting's names."""
-    # The ``processors`` setting (names) and resolve_processors(items, settings) come
-    # with the processor registry; until then only code's processors= exist.
-    items = getattr(settings, "processors", None) if processors is None else processors
-    resolve: Any = resolve_processors
-    if len(inspect.signature(resolve).parameters) >= 2:
-        return list(resolve(items, settings))
-    return list(resolve(items))
+    items = settings.processors if processors is None else processors
+    return resolve_processors(items, settings)
 
 
 def batch_options(settings: Settings, plan: MemoryPlan) -> BatchOptions:

@@ -47,13 +47,9 @@ def keeps_size(processor: Processor) -> bool:
 
     Its class says so with ``keeps_size = True`` (it only masks, cuts, flags or
     drops), so the size estimated when the event was built still bounds memory;
-    after any other processor the pipeline estimates again. ``_fapilog_keeps_size``
-    is the flag's former, private name (read from the class itself).
+    after any other processor the pipeline estimates again.
     """
-    cls = type(processor)
-    return getattr(cls, "keeps_size", False) is True or bool(
-        cls.__dict__.get("_fapilog_keeps_size", False)
-    )
+    return getattr(type(processor), "keeps_size", False) is True
 
 
 class Worker:
