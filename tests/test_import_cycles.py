@@ -36,16 +36,6 @@ PACKAGE = "fapilog"
 KNOWN: dict[frozenset[str], str] = {
     frozenset(
         {
-            "fapilog._context",
-            "fapilog.pipeline._materialize",
-            "fapilog.processors._builtin",
-        }
-    ): (
-        "bind_context() lazily imports pipeline._materialize.snapshot_call, which "
-        "imports processors._builtin, which imports _context.BOUND_KEY"
-    ),
-    frozenset(
-        {
             "fapilog._api",
             "fapilog._helpers",
             "fapilog._logger",

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 
+from fapilog._context_key import BOUND_KEY
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from types import TracebackType
@@ -21,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BOUND_KEY", "bind_context", "bound_fields"]
 
-BOUND_KEY = otel_context.create_key("fapilog.bound_context")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 

@@ -9,7 +9,7 @@ from opentelemetry import trace
 from opentelemetry.trace import propagation as _trace_propagation
 
 from fapilog import _severity
-from fapilog._context import BOUND_KEY
+from fapilog._context_key import BOUND_KEY
 from fapilog._normalize import normalize_value
 from fapilog.processors._base import Processor
 
