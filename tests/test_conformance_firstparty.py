@@ -25,14 +25,7 @@ class MemoryStore(Backend):
         return [e.body for x in self.exporters for e in x.events if isinstance(e.body, str)]
 
 
-#: The core's classes do not declare api_version yet (they are written for 1.0 by
-#: definition); the suite's other checks apply in full.
-CORE_DECLARES_API_VERSION = False
-
-
 class TestInMemoryExporter(ExporterConformance):
-    require_api_version = CORE_DECLARES_API_VERSION
-
     @contextlib.contextmanager
     def backend(self) -> Iterator[Backend]:
         yield MemoryStore()
@@ -62,8 +55,6 @@ class JsonLinesFile(Backend):
 
 
 class TestFileExporter(ExporterConformance):
-    require_api_version = CORE_DECLARES_API_VERSION
-
     @contextlib.contextmanager
     def backend(self) -> Iterator[Backend]:
         yield JsonLinesFile(self.tmp_path / "app.jsonl")
@@ -74,8 +65,6 @@ class TestFileExporter(ExporterConformance):
 
 
 class TestRedactionProcessor(ProcessorConformance):
-    require_api_version = CORE_DECLARES_API_VERSION
-
     def make_processor(self) -> RedactionProcessor:
         return RedactionProcessor(hmac_key="conformance-hmac-key-0123456789")
 

@@ -40,9 +40,6 @@ class BulkBackend(Backend):
 
 
 class TestElasticsearchConformance(ExporterConformance):
-    # Without api_version on the class (yet); see docs/plugins.md.
-    require_api_version = False
-
     @contextlib.contextmanager
     def backend(self) -> Iterator[Backend]:
         with EsBulkServer(api_key=API_KEY) as server:

@@ -27,9 +27,6 @@ class RsyslogBackend(Backend):
 
 
 class TestSyslogConformance(ExporterConformance):
-    # Without api_version on the class (yet); see docs/plugins.md.
-    require_api_version = False
-
     @contextlib.contextmanager
     def backend(self) -> Iterator[Backend]:
         with Rsyslog(self.tmp_path) as receiver:

@@ -25,9 +25,6 @@ class HECBackend(Backend):
 
 
 class TestSplunkHECConformance(ExporterConformance):
-    # Without api_version on the class (yet); see docs/plugins.md.
-    require_api_version = False
-
     @contextlib.contextmanager
     def backend(self) -> Iterator[Backend]:
         with HECServer() as server:

@@ -95,6 +95,8 @@ class AuditExporter(Exporter):
         ValueError: a limit that is not positive.
     """
 
+    api_version = "1.0"  # the fapilog.plugin API it is written for
+
     name = "audit"
 
     def __init__(

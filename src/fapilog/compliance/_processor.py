@@ -45,6 +45,8 @@ class ComplianceProcessor(Processor):
         dropped: events dropped in ``drop`` mode.
     """
 
+    api_version = "1.0"  # the fapilog.plugin API it is written for
+
     #: Never grows an event much, so the pipeline keeps the size it estimated when
     #: the event was built (see :attr:`Processor.keeps_size`).
     keeps_size = True

@@ -31,6 +31,8 @@ class OTelExporter(Exporter):
         exporter: any ``opentelemetry.sdk._logs.export.LogRecordExporter``.
     """
 
+    api_version = "1.0"  # the fapilog.plugin API it is written for
+
     def __init__(self, exporter: LogRecordExporter) -> None:
         self.exporter = exporter
         self.name = f"otel:{type(exporter).__name__}"

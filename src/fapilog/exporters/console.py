@@ -63,6 +63,8 @@ class ConsoleExporter(Exporter):
             not ``local`` or ``utc``, or ``width`` not a positive int.
     """
 
+    api_version = "1.0"  # the fapilog.plugin API it is written for
+
     name = "console"
 
     def __init__(

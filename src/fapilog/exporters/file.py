@@ -134,6 +134,8 @@ class FileExporter(Exporter):
             ``backup_count``, or an unknown ``compress``.
     """
 
+    api_version = "1.0"  # the fapilog.plugin API it is written for
+
     name = "file"
 
     def __init__(

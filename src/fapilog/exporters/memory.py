@@ -41,6 +41,8 @@ class InMemoryExporter(Exporter):
         name: the name used in pipeline stats and diagnostics (default ``"memory"``).
     """
 
+    api_version = "1.0"  # the fapilog.plugin API it is written for
+
     name = "memory"
 
     def __init__(

@@ -37,6 +37,8 @@ class SpanContextProcessor(Processor):
     An id already set on the event (e.g. by a bridge) is kept.
     """
 
+    api_version = "1.0"  # the fapilog.plugin API it is written for
+
     #: Never grows an event much, so the pipeline keeps the size it estimated when
     #: the event was built (see :attr:`Processor.keeps_size`).
     keeps_size = True
@@ -74,6 +76,8 @@ class BaggageProcessor(Processor):
         prefix: prepended to the attribute name (default: none).
     """
 
+    api_version = "1.0"  # the fapilog.plugin API it is written for
+
     def __init__(self, keys: Iterable[str], prefix: str = "") -> None:
         self.keys = frozenset(keys)
         self.prefix = prefix
@@ -95,6 +99,8 @@ class BoundContextProcessor(Processor):
 
     Fields passed to the log call itself win over bound ones.
     """
+
+    api_version = "1.0"  # the fapilog.plugin API it is written for
 
     def on_emit(self, event: LogEvent) -> None:
         add_bound_context(event)
@@ -122,6 +128,8 @@ class LevelFilter(Processor):
         loggers: ``{"sqlalchemy": "warning", "app.payments": "debug"}``; the longest
             matching dotted prefix wins.
     """
+
+    api_version = "1.0"  # the fapilog.plugin API it is written for
 
     #: Never grows an event much, so the pipeline keeps the size it estimated when
     #: the event was built (see :attr:`Processor.keeps_size`).

@@ -25,6 +25,8 @@ class OTelProcessor(Processor):
         processor: the OTel SDK processor to wrap.
     """
 
+    api_version = "1.0"  # the fapilog.plugin API it is written for
+
     def __init__(self, processor: LogRecordProcessor) -> None:
         self.processor = processor
 

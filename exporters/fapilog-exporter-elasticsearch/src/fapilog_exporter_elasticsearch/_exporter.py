@@ -131,6 +131,8 @@ class ElasticsearchExporter(Exporter):
         TypeError: both ``options`` and keyword arguments were given.
     """
 
+    api_version = "1.0"  # the fapilog.plugin API it is written for
+
     #: As in ``FAPILOG_EXPORTERS=elasticsearch``, so stats and diagnostics match.
     name = "elasticsearch"
 

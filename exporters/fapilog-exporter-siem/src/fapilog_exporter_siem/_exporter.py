@@ -111,6 +111,8 @@ class SyslogExporter(Exporter):
         TypeError: both ``options`` and keyword arguments were given.
     """
 
+    api_version = "1.0"  # the fapilog.plugin API it is written for
+
     name = "syslog"
 
     def __init__(self, options: SyslogOptions | None = None, **kwargs: Any) -> None:

@@ -87,6 +87,8 @@ class SplunkHECExporter(Exporter):
         TypeError: both ``options`` and keyword arguments were given.
     """
 
+    api_version = "1.0"  # the fapilog.plugin API it is written for
+
     #: As in ``FAPILOG_EXPORTERS=splunk_hec``, so stats and diagnostics match the config.
     name = "splunk_hec"
 

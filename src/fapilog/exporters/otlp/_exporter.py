@@ -70,6 +70,8 @@ class OTLPExporterBase(Exporter):
         options: the resolved options.
     """
 
+    api_version = "1.0"  # the fapilog.plugin API it is written for
+
     #: Batches the pipeline may export at once: requests of different batches overlap
     #: the round trip to the collector (gRPC multiplexes them on one connection, HTTP
     #: uses a connection each). Records of different batches may then arrive out of
