@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING
 import httpx
 
 from fapilog import __version__
-from fapilog.plugin import ExportResult, Secret, SecretHeaders, parse_retry_after, safe_reason
+from fapilog.plugin import ExportResult, SecretHeaders, parse_retry_after, safe_reason
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from fapilog_exporter_http._encode import Request
     from fapilog_exporter_http._options import HTTPExporterOptions
 
@@ -76,10 +78,8 @@ class HTTPClient:
         # Clients abandoned in a forked child stay referenced, so their sockets are not
         # finalised there while the parent still uses the connections.
         self._orphans: list[httpx.AsyncClient] = []
-        content_type = (
-            "application/json" if options.format == "json" else "application/x-ndjson"
-        )
-        headers: dict[str, str | Secret] = {
+        content_type = "application/json" if options.format == "json" else "application/x-ndjson"
+        headers: dict[str, str | SecretStr] = {
             "user-agent": f"fapilog/{__version__}",
             "content-type": content_type,
         }
@@ -169,7 +169,10 @@ class HTTPClient:
             delay = parse_retry_after(response.headers.get("retry-after"))
             return ExportResult.retryable(described, retry_after=delay)
         if status == 413:
-            hint = "; the server's body limit is below max_request_bytes (FAPILOG_HTTP_MAX_REQUEST_BYTES)"
+            hint = (
+                "; the server's body limit is below max_request_bytes "
+                "(FAPILOG_HTTP_MAX_REQUEST_BYTES)"
+            )
             if request.records > 1:
                 return TooLarge(described + hint)
             return Rejected(described + hint)

@@ -12,7 +12,7 @@ import orjson
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from fapilog.plugin import Secret, decoded_credential, load_options, safe_reason, secret_words
+from fapilog.plugin import Secret, load_options, safe_reason, secret_words
 
 __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "ENV_PREFIX", "HTTPExporterOptions"]
 
@@ -20,6 +20,7 @@ ENV_PREFIX = "FAPILOG_HTTP_"
 DEFAULT_MAX_REQUEST_BYTES = 1_000_000
 """1 MB: below the default body limit of common proxies and ingest endpoints."""
 
+_MIN_MASKED = 4
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 header name
 #: Headers the exporter computes itself for every request.
@@ -205,6 +206,10 @@ class HTTPExporterOptions(BaseSettings):
             raise ValueError(f"give one authorization, not {' and '.join(given)}")
         return self
 
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, self.display_url if name == "url" else value
+
     # -- derived -------------------------------------------------------------------
 
     @property
@@ -233,13 +238,10 @@ class HTTPExporterOptions(BaseSettings):
             values += [plain, plain.partition(":")[2]]
         query = urlsplit(self.url).query
         values += [v for _, v in parse_qsl(query, keep_blank_values=False)]
-        words: list[str] = []
-        for value in values:
-            words += secret_words(value)
-            scheme, _, credential = value.partition(" ")
-            if scheme == "Basic":
-                words += decoded_credential(credential)
-        return list(dict.fromkeys(w for w in words if w))
+        words = [word for value in values for word in secret_words(value)]
+        # A value of a few characters (a tenant "eu") is no secret, and masking it
+        # would garble every reason it occurs in.
+        return list(dict.fromkeys(w for w in words if len(w) >= _MIN_MASKED))
 
     def redact(self, text: str) -> str:
         """Make ``text`` (e.g. a server's error message) safe for diagnostics.
