@@ -32,6 +32,7 @@ import re
 from typing import TYPE_CHECKING
 
 from fapilog._diagnostics import reporter
+from fapilog._metrics import error_type
 from fapilog._retry import RetryPolicy
 from fapilog.exporters._base import ExportStatus
 from fapilog.pipeline._breaker import CircuitBreaker
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from fapilog._event import LogEvent
+    from fapilog._metrics import LaneMetrics, PipelineMetrics
     from fapilog.exporters._base import Exporter, ExportResult
     from fapilog.pipeline._stats import Accounting, LaneCounters
 
@@ -73,6 +75,7 @@ class BatchOptions:
         "max_batch_size",
         "max_queue_bytes",
         "max_queue_size",
+        "metrics",
         "retry",
         "schedule_delay",
     )
@@ -106,6 +109,9 @@ class BatchOptions:
         #: How long the worker waits for a full lane that delivers nothing before
         #: that lane starts shedding (see the module docstring).
         self.lane_wait = lane_wait
+        #: Where the lanes record export durations and delivered bytes (set when the
+        #: pipeline is observed, see :mod:`fapilog._metrics`); None: not recorded.
+        self.metrics: PipelineMetrics | None = None
 
 
 class _Batch:
@@ -152,6 +158,8 @@ class _Lane:
         self.full_since = now  # when the backlog last became full
         self.last_delivery = now  # when an export call last delivered
         self.usual_export = 0.0  # moving average of a delivering export call, seconds
+        #: Self-metrics recorder (export call durations, delivered bytes), if observed.
+        self.metrics: LaneMetrics | None = None
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(
@@ -370,6 +378,8 @@ class _Lane:
                     self.exporter.export(events), remaining
                 )
             except TimeoutError:
+                if self.metrics is not None:
+                    self.metrics.export_call(loop.time() - started, "timeout")
                 if probe:
                     return 0, _KEEP
                 self._report("timeout", f"export timed out after {opts.export_timeout:g}s")
@@ -377,11 +387,15 @@ class _Lane:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # an exporter bug must not kill the lane
+                if self.metrics is not None:
+                    self.metrics.export_call(loop.time() - started, error_type(exc))
                 self._report("exception", f"export raised {type(exc).__name__}")
                 result = _retryable_after_exception(exc)
                 raised = True
             else:
                 raised = False
+                if self.metrics is not None:
+                    self._record_call(loop.time() - started, result)
             status = result.status
             if status is ExportStatus.SUCCESS:
                 self._delivered(loop.time() - started)
@@ -427,6 +441,17 @@ class _Lane:
                 self.counters.retries += 1
             await asyncio.sleep(delay)
 
+    def _record_call(self, seconds: float, result: ExportResult) -> None:
+        """Record an export call that returned ``result`` in the duration histogram."""
+        assert self.metrics is not None
+        status = result.status
+        if status is ExportStatus.SUCCESS or (
+            status is ExportStatus.PARTIAL and not result.rejected
+        ):
+            self.metrics.export_call(seconds)
+        else:
+            self.metrics.export_call(seconds, _ERROR_TYPES[status])
+
     def _policy(self) -> RetryPolicy:
         """The exporter's own retry policy, else the pipeline's."""
         own = getattr(self.exporter, "retry_policy", None)
@@ -455,6 +480,13 @@ class _Lane:
 
 
 _DIGITS = re.compile(r"\d+")
+
+#: ``error.type`` of an export call's duration, by the status it returned.
+_ERROR_TYPES = {
+    ExportStatus.PARTIAL: "rejected",
+    ExportStatus.FAILURE: "failed",
+    ExportStatus.RETRYABLE: "retryable",
+}
 
 
 def _cause(reason: str) -> str:
@@ -501,6 +533,8 @@ class AsyncBatchProcessor:
             self._names.add(unique)
             lane = _Lane(self, exporter, accounting.lane(unique))
             lane.name = unique
+            if options.metrics is not None:
+                lane.metrics = options.metrics.lane(unique)
             self._lanes.append(lane)
 
     def start(self) -> None:
@@ -656,6 +690,8 @@ class AsyncBatchProcessor:
                 lane.counters.exported += delivered
                 if delivered < n:
                     lane.counters.dropped[reason or "failed"] += n - delivered
+                if delivered and lane.metrics is not None:
+                    lane.metrics.delivered(batch.nbytes * delivered // n)
         if delivered < batch.delivered:
             batch.delivered = delivered
             # "shutdown" means the pipeline gave up, not that the backend refused.

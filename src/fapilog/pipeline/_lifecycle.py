@@ -111,6 +111,7 @@ def register(pipeline: Pipeline) -> None:
     """Track ``pipeline`` for the exit flush and fork handling."""
     install_process_hooks()
     _live.add(pipeline)
+    _observe(pipeline)
     for listener in tuple(_listeners):
         try:
             listener(pipeline)
@@ -120,6 +121,17 @@ def register(pipeline: Pipeline) -> None:
         # Terminating, or created while the interpreter exits (maybe after the exit
         # hooks ran): nothing may flush it later, so each event is flushed on write.
         _arm(pipeline)
+
+
+def _observe(pipeline: Pipeline) -> None:
+    """Self-metrics: report ``pipeline`` through the OTel metrics API (``fapilog._metrics``)
+    unless its ``metrics`` setting is off. Never breaks pipeline creation."""
+    try:
+        from fapilog import _metrics
+
+        _metrics.register(pipeline)
+    except Exception as exc:
+        reporter.report("metrics_register", f"self-metrics not registered: {exc!r}")
 
 
 def unregister(pipeline: Pipeline) -> None:
