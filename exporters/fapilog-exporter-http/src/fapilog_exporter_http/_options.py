@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_serializer, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fapilog.plugin import Secret, load_options, safe_reason, secret_words
@@ -206,9 +206,14 @@ class HTTPExporterOptions(BaseSettings):
             raise ValueError(f"give one authorization, not {' and '.join(given)}")
         return self
 
+    # The query may hold a key (``?api_key=...``): shown masked, like the secrets.
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
             yield name, self.display_url if name == "url" else value
+
+    @field_serializer("url")
+    def _dump_url(self, value: str) -> str:
+        return self.display_url
 
     # -- derived -------------------------------------------------------------------
 
