@@ -20,15 +20,16 @@ if TYPE_CHECKING:
     ("declared", "compatible", "says"),
     [
         (None, True, "does not declare api_version; assumed 1.0"),
-        ("1.0", True, "provides 1.0"),
-        ("1", True, "provides 1.0"),
-        ("1.0.7", True, "provides 1.0"),
-        ("1.1", False, "newer than this fapilog's 1.0; upgrade fapilog"),
+        ("1.0", True, "written for plugin API 1.0; this fapilog provides 1.1"),
+        ("1", True, "provides 1.1"),
+        ("1.0.7", True, "provides 1.1"),
+        ("1.1", True, "written for plugin API 1.1; this fapilog provides 1.1"),
+        ("1.2", False, "newer than this fapilog's 1.1; upgrade fapilog"),
         ("0.9", False, "different major version"),
         ("2.0", False, "different major version"),
-        ("one", False, "not a version like '1.0'"),
-        ("", False, "not a version like '1.0'"),
-        ("1.x", False, "not a version like '1.0'"),
+        ("one", False, "not a version like '1.1'"),
+        ("", False, "not a version like '1.1'"),
+        ("1.x", False, "not a version like '1.1'"),
     ],
 )
 def test_check_api_version(declared: str | None, compatible: bool, says: str) -> None:

@@ -12,7 +12,9 @@ Versioning:
     may remove or change names. A plugin class declares the version it was written
     for as a class attribute, ``api_version = "1.0"``; :func:`check_api_version`
     (used by ``fapilog plugins list`` and ``fapilog plugins check``) tells whether
-    this fapilog serves it.
+    this fapilog serves it. 1.1 added :attr:`Processor.drop_reason` and
+    :meth:`Processor.poll` (plugins written for 1.0 work unchanged); a plugin that
+    relies on them declares ``api_version = "1.1"``.
 
 Writing an exporter:
     Subclass :class:`Exporter` and implement ``async export(batch)``, returning an
@@ -33,7 +35,13 @@ Writing a processor:
     Subclass :class:`Processor` and implement ``on_emit(event)``: mutate the event
     in place, return ``False`` to drop it. Set ``keeps_size = True`` when it only
     masks, cuts, flags or drops, and return counters from ``counts()``: they appear
-    in ``fapilog.stats().protection``.
+    in ``fapilog.stats().protection``. Since API 1.1: set ``drop_reason`` (a class
+    attribute, ``"filtered"`` by default) to the reason its drops are counted under
+    (``"sampled"``, ``"deduplicated"``...), and override ``poll(now_ns)`` to emit
+    events it owes (summaries of what it held back): the worker calls it after
+    every drain, at least once per ``schedule_delay`` and before every flush (after
+    ``force_flush()``); what it returns runs through the later processors and
+    counts as newly emitted.
 
 Publishing:
     Register the class under the entry-point group ``fapilog.exporters`` or
@@ -109,8 +117,11 @@ __all__ = [
     "wrap_secret",
 ]
 
-API_VERSION = "1.0"
-"""The semantic version (``MAJOR.MINOR``) of this extension API."""
+API_VERSION = "1.1"
+"""The semantic version (``MAJOR.MINOR``) of this extension API.
+
+History: ``1.0`` (fapilog 3.0); ``1.1`` added :attr:`Processor.drop_reason` and
+:meth:`Processor.poll`."""
 
 
 def check_api_version(declared: str | None) -> tuple[bool, str]:

@@ -2,8 +2,9 @@
 
 :func:`assemble` decides everything a :class:`~fapilog.Pipeline` is made of before
 it starts: the Resource, the processors in their order (built-in enrichers, then
-redaction and compliance, then the application's), the exporters, the memory plan
-and the batch options. The running pipeline only runs them.
+redaction and compliance, then sampling and de-duplication, then the
+application's), the exporters, the memory plan and the batch options. The running
+pipeline only runs them.
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ if TYPE_CHECKING:
     from fapilog.exporters._base import Exporter
     from fapilog.processors._base import Processor
 
-__all__ = ["Parts", "assemble", "batch_options", "default_resource"]
+__all__ = [
+    "Parts",
+    "assemble",
+    "batch_options",
+    "default_resource",
+    "volume_processors",
+]
 
 
 @dataclass
@@ -81,6 +88,9 @@ def assemble(
     # user processors (so they, and every exporter, only see redacted data).
     builtin.extend(protection_processors(settings))
     user = _user_processors(settings, processors)
+    # After redaction and compliance (a summary repeats only redacted data), before
+    # the application's processors; one given by name among those replaces ours.
+    builtin.extend(volume_processors(settings, user))
     built_exporters: list[Exporter] = resolve_exporters(
         settings.exporters if exporters is None else exporters, settings
     )
@@ -141,6 +151,28 @@ def protection_processors(settings: Settings) -> list[Processor]:
         )
     if profiles:
         out.append(ComplianceProcessor(profiles, mode=settings.compliance_mode))
+    return out
+
+
+def volume_processors(settings: Settings, user: Iterable[Processor] = ()) -> list[Processor]:
+    """The sampling and de-duplication processors ``settings`` ask for, in order.
+
+    Sampling runs when ``sampling_ratio`` is below 1 or ``sampling_rules`` is set,
+    de-duplication when ``dedup_window_ms`` is set; sampling first, so repeats are
+    counted among the events sampling kept. A processor of the same class among the
+    application's ``user`` processors (``processors=["sampling"]``, built from the
+    same settings) is not doubled.
+    """
+    from fapilog.processors._dedup import DedupProcessor
+    from fapilog.processors._sampling import SamplingProcessor
+
+    given = {type(p) for p in user}
+    out: list[Processor] = []
+    wants_sampling = settings.sampling_ratio < 1.0 or bool(settings.sampling_rules)
+    if wants_sampling and SamplingProcessor not in given:
+        out.append(SamplingProcessor.from_settings(settings))
+    if settings.dedup_window_ms is not None and DedupProcessor not in given:
+        out.append(DedupProcessor.from_settings(settings))
     return out
 
 

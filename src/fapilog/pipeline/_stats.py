@@ -227,8 +227,12 @@ class Accounting:
             )
 
 
-#: Drop reasons that are decisions, not losses: a processor filtered the event out.
-NOT_LOSS = frozenset({"filtered"})
+#: Drop reasons that are decisions, not losses: a processor filtered the event out
+#: (``filtered``), the sampler left it out (``sampled``), the caller-side rate limiter
+#: held it back (``rate_limited``) or the de-duplicator collapsed it into a summary
+#: (``deduplicated``). They are counted in ``dropped`` (the accounting identity needs
+#: them) but never reported as lost.
+NOT_LOSS = frozenset({"filtered", "sampled", "rate_limited", "deduplicated"})
 
 
 def loss_line(
@@ -240,7 +244,7 @@ def loss_line(
     """One line telling what a pipeline lost, where, and the likely fix; None if nothing.
 
     The counts are those of ``stats`` (pipeline-wide reasons, then each exporter's);
-    ``filtered`` alone is not a loss.
+    the reasons in :data:`NOT_LOSS` (``filtered``, ``sampled``...) alone are not a loss.
 
     Args:
         label: names the pipeline, e.g. ``"pipeline #1 [otlp]"``.

@@ -7,6 +7,15 @@ the event (counted as ``processor_error``, reported once per class). One that bl
 cannot be interrupted (a Python thread cannot be), but it is noticed: the
 :data:`watchdog <STALL_SECONDS>` reports it and ``stats().stalled`` names it, while
 callers stay bounded by the intake's overflow policy and shutdown by its timeout.
+
+A ``False`` verdict is counted under the processor class's ``drop_reason``
+(``filtered`` unless it says otherwise: ``sampled``, ``deduplicated``). Processors
+that override :meth:`~fapilog.processors.Processor.poll` are polled after every
+drain, at least once per ``schedule_delay`` while idle, and before every flush
+(after their ``force_flush()``, so windows they hold open are closed). The events a
+poll returns are new: each is counted as emitted (``taken``) when it enters, runs
+through the processors after the poller, and is then staged or dropped like any
+other, so ``emitted == exported + dropped + in_flight`` holds throughout.
 """
 
 from __future__ import annotations
@@ -20,17 +29,20 @@ from typing import TYPE_CHECKING, Any
 
 from fapilog._blocking import DaemonExecutor
 from fapilog._diagnostics import reporter
+from fapilog._event import LogEvent
 from fapilog.pipeline import _lifecycle
 from fapilog.pipeline._batch import AsyncBatchProcessor, estimate_size
 from fapilog.pipeline._intake import mark_worker_thread, resolve
 from fapilog.pipeline._materialize import materialize_batch
+from fapilog.processors._base import Processor as _ProcessorBase
 
 if TYPE_CHECKING:
-    from fapilog._event import LogEvent
+    from collections.abc import Sequence
+
     from fapilog.pipeline._pipeline import Pipeline
     from fapilog.processors._base import Processor
 
-__all__ = ["STALL_SECONDS", "Worker", "keeps_size"]
+__all__ = ["STALL_SECONDS", "Worker", "drop_reason", "keeps_size", "polls"]
 
 _DRAIN_CHUNK = 4096
 _FIRST_DRAIN = 64
@@ -50,6 +62,21 @@ def keeps_size(processor: Processor) -> bool:
     after any other processor the pipeline estimates again.
     """
     return getattr(type(processor), "keeps_size", False) is True
+
+
+def drop_reason(processor: Processor) -> str:
+    """The reason a ``False`` verdict of ``processor`` is counted under.
+
+    Its class's ``drop_reason`` when that is a non-empty string, else ``filtered``.
+    """
+    reason = getattr(type(processor), "drop_reason", "filtered")
+    return reason if type(reason) is str and reason else "filtered"
+
+
+def polls(processor: Processor) -> bool:
+    """Whether ``processor`` overrides :meth:`Processor.poll` (so it is worth calling)."""
+    poll = getattr(type(processor), "poll", None)
+    return poll is not None and poll is not _ProcessorBase.poll
 
 
 class Worker:
@@ -155,12 +182,16 @@ class Worker:
                 batch.tick(loop.time())
                 await asyncio.sleep(0)  # let the lanes run between chunks
                 continue
+            polling = self.poll()  # idle: what pollers owe still leaves on time
             if idle > _MIN_IDLE:  # nothing arrived for one whole poll: a burst ended
                 batch.end_burst()
             now = loop.time()
             batch.tick(now)
             due = batch.due(now)
-            await self._sleep(idle if due is None else min(idle, max(due, 0.0005)))
+            wait = idle if due is None else min(idle, max(due, 0.0005))
+            if polling:  # poll again within schedule_delay at the latest
+                wait = min(wait, max(options.schedule_delay, _MIN_IDLE))
+            await self._sleep(wait)
             idle = min(idle * 2, _MAX_IDLE)
 
     async def _sleep(self, seconds: float) -> None:
@@ -215,41 +246,9 @@ class Worker:
         intake.set_limit(intake.budget.update(built_sizes))
         if failed:
             reporter.report("materialize", f"could not build an event: {error!r}")
-        filtered = 0
+        drops: dict[str, int] = {}
         if processors:
-            events: list[LogEvent] = []
-            sizes: list[int] = []
-            for event, size in zip(built, built_sizes, strict=True):
-                self.in_event = event
-                keep = True
-                for processor in processors:
-                    self.in_processor = processor
-                    try:
-                        verdict = processor.on_emit(event)
-                    except Exception as exc:
-                        failed += 1
-                        keep = False
-                        reporter.report(
-                            f"processor:{type(processor).__name__}",
-                            f"processor {type(processor).__name__} raised "
-                            f"{type(exc).__name__}; event dropped",
-                        )
-                        break
-                    if verdict is None or verdict is True:
-                        continue
-                    keep = False
-                    if verdict is False:
-                        filtered += 1
-                    else:
-                        failed += 1
-                        self._returned_garbage(processor, verdict)
-                    break
-                if keep:
-                    events.append(event)
-                    sizes.append(size)
-            self.in_processor = self.in_event = None
-            if not all(keeps_size(p) for p in processors):
-                sizes = [estimate_size(event) for event in events]
+            events, sizes, failed = self._process(built, built_sizes, processors, drops, failed)
         else:
             events, sizes = built, built_sizes
         with acct.lock:
@@ -257,14 +256,141 @@ class Worker:
                 return taken
             acct.processing -= taken
             acct.staged += len(events)
-            if filtered:
-                acct.dropped["filtered"] += filtered
+            for reason, n in drops.items():
+                acct.dropped[reason] += n
             if failed:
                 acct.dropped["processor_error"] += failed
         self._next_limit(sizes)
         if self.batch is not None:
             self.batch.add(events, sizes)
+        self.poll()
         return taken
+
+    def _process(
+        self,
+        built: list[LogEvent],
+        built_sizes: list[int],
+        processors: Sequence[Processor],
+        drops: dict[str, int],
+        failed: int,
+    ) -> tuple[list[LogEvent], list[int], int]:
+        """Run ``built`` through ``processors``: the kept events, their sizes, ``failed``.
+
+        False verdicts are added to ``drops`` by reason; events lost to a raising or
+        garbage-returning processor are added to the returned ``failed``.
+        """
+        events: list[LogEvent] = []
+        sizes: list[int] = []
+        for event, size in zip(built, built_sizes, strict=True):
+            self.in_event = event
+            keep = True
+            for processor in processors:
+                self.in_processor = processor
+                try:
+                    verdict = processor.on_emit(event)
+                except Exception as exc:
+                    failed += 1
+                    keep = False
+                    reporter.report(
+                        f"processor:{type(processor).__name__}",
+                        f"processor {type(processor).__name__} raised "
+                        f"{type(exc).__name__}; event dropped",
+                    )
+                    break
+                if verdict is None or verdict is True:
+                    continue
+                keep = False
+                if verdict is False:
+                    reason = drop_reason(processor)
+                    drops[reason] = drops.get(reason, 0) + 1
+                else:
+                    failed += 1
+                    self._returned_garbage(processor, verdict)
+                break
+            if keep:
+                events.append(event)
+                sizes.append(size)
+        self.in_processor = self.in_event = None
+        if not all(keeps_size(p) for p in processors):
+            sizes = [estimate_size(event) for event in events]
+        return events, sizes, failed
+
+    def poll(self, *, final: bool = False) -> bool:
+        """Collect what the processors' :meth:`~Processor.poll` return into the batch.
+
+        Each returned event is counted as emitted (``taken``) and runs through the
+        processors after the one that returned it. With ``final`` each poller's
+        ``force_flush()`` is called first, so it closes what it holds open.
+
+        Returns:
+            Whether any processor polls (so the idle loop must come back in time).
+        """
+        processors = self.pipeline.processors
+        found = False
+        for index, processor in enumerate(processors):
+            if not polls(processor):
+                continue
+            found = True
+            self.in_processor = processor
+            try:
+                if final:
+                    processor.force_flush()
+                returned = processor.poll(time.time_ns())
+                new = [e for e in returned if isinstance(e, LogEvent)]
+            except Exception as exc:
+                self.in_processor = None
+                self._told_once(
+                    "poll",
+                    processor,
+                    f"processor {type(processor).__qualname__}.poll raised "
+                    f"{type(exc).__name__}; nothing it returned is used",
+                )
+                continue
+            self.in_processor = None
+            if len(new) != len(returned):
+                self._told_once(
+                    "poll_result",
+                    processor,
+                    f"processor {type(processor).__qualname__}.poll returned something "
+                    "that is not a LogEvent; it is ignored",
+                )
+            if new:
+                self._add_polled(new, processors[index + 1 :])
+        return found
+
+    def _add_polled(self, new: list[LogEvent], after: Sequence[Processor]) -> None:
+        """Count ``new`` as emitted, run it through ``after`` and stage what is kept."""
+        acct = self.intake.acct
+        with acct.lock:
+            if acct.closed:
+                return
+            acct.taken += len(new)
+            acct.processing += len(new)
+        new_sizes = [estimate_size(event) for event in new]
+        drops: dict[str, int] = {}
+        failed = 0
+        if after:
+            events, sizes, failed = self._process(new, new_sizes, after, drops, 0)
+        else:
+            events, sizes = new, new_sizes
+        with acct.lock:
+            if acct.closed:
+                return
+            acct.processing -= len(new)
+            acct.staged += len(events)
+            for reason, n in drops.items():
+                acct.dropped[reason] += n
+            if failed:
+                acct.dropped["processor_error"] += failed
+        if self.batch is not None:
+            self.batch.add(events, sizes)
+
+    def _told_once(self, what: str, processor: Processor, message: str) -> None:
+        cls = type(processor)
+        if (what, cls) in self._told:
+            return
+        self._told.add((what, cls))
+        reporter.report(f"processor_{what}:{cls.__qualname__}", message)
 
     def _returned_garbage(self, processor: Processor, verdict: object) -> None:
         cls = type(processor)
@@ -323,6 +449,7 @@ class Worker:
             if not batch.has_room():
                 await batch.wait_for_room()
                 batch.release()
+        self.poll(final=True)  # close what pollers hold open (summaries) before sending
         batch.send_pending()
         while batch.pending:
             await batch.wait_for_room()

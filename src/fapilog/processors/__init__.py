@@ -1,4 +1,4 @@
-"""Processors: enrich, redact and filter events on the pipeline worker."""
+"""Processors: enrich, redact, filter, sample and de-duplicate events on the pipeline worker."""
 
 from __future__ import annotations
 
@@ -9,14 +9,18 @@ from fapilog.processors._builtin import (
     LevelFilter,
     SpanContextProcessor,
 )
+from fapilog.processors._dedup import DedupProcessor
 from fapilog.processors._otel import FapilogLogRecordProcessor, OTelProcessor
+from fapilog.processors._sampling import SamplingProcessor
 
 __all__ = [
     "BaggageProcessor",
     "BoundContextProcessor",
+    "DedupProcessor",
     "FapilogLogRecordProcessor",
     "LevelFilter",
     "OTelProcessor",
     "Processor",
+    "SamplingProcessor",
     "SpanContextProcessor",
 ]

@@ -6,7 +6,7 @@ import abc
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from fapilog._event import LogEvent
 
@@ -18,9 +18,14 @@ class Processor(abc.ABC):
 
     Like an OTel ``LogRecordProcessor``, a processor mutates the event in place in
     :meth:`on_emit`. Unlike it, a processor may return ``False`` to drop the event;
-    the drop is counted as ``filtered``. Processors run in order, on the worker
-    thread, never on the caller's; an exception drops the event (counted as
-    ``processor_error``) and is reported on stderr, rate-limited.
+    the drop is counted under its :attr:`drop_reason` (``filtered`` by default).
+    Processors run in order, on the worker thread, never on the caller's; an
+    exception drops the event (counted as ``processor_error``) and is reported on
+    stderr, rate-limited.
+
+    A processor that holds events back (a de-duplicator, a rate limiter) emits what
+    it owes from :meth:`poll`, which the worker calls on every drain and at least
+    once per ``schedule_delay``.
     """
 
     #: The version of :mod:`fapilog.plugin` this processor was written for, e.g.
@@ -35,6 +40,14 @@ class Processor(abc.ABC):
     #: must set it back to False.
     keeps_size: ClassVar[bool] = False
 
+    #: The reason a ``False`` verdict of :meth:`on_emit` is counted under in
+    #: ``stats().dropped``: ``"filtered"`` by default; the sampling processor says
+    #: ``"sampled"``, the de-duplicator ``"deduplicated"``. A reason in
+    #: :data:`fapilog.pipeline._stats.NOT_LOSS` (``filtered``, ``sampled``,
+    #: ``rate_limited``, ``deduplicated``) is a decision, never reported as a loss;
+    #: any other name is reported as one. Read from the class. Added in plugin API 1.1.
+    drop_reason: ClassVar[str] = "filtered"
+
     @abc.abstractmethod
     def on_emit(self, event: LogEvent) -> bool | None:
         """Process one event.
@@ -45,6 +58,29 @@ class Processor(abc.ABC):
         Returns:
             ``False`` to drop the event; ``None`` or ``True`` to pass it on.
         """
+
+    def poll(self, now_ns: int) -> Sequence[LogEvent]:
+        """Return the events this processor owes now, e.g. summaries of what it dropped.
+
+        The worker calls it on every drain (after the drained events went through
+        :meth:`on_emit`) and at least once per ``schedule_delay`` when idle, and once
+        more before a flush and at shutdown with the current time. The events
+        returned pass through the processors *after* this one (not this one, not
+        the ones before it) and into the batch. They are new events: each counts as
+        emitted by the pipeline, then as exported, dropped or in flight like any
+        other, so ``emitted == exported + dropped + in_flight`` still holds. Added
+        in plugin API 1.1.
+
+        Called on the worker thread only, like :meth:`on_emit`; an exception is
+        contained (reported once per class, nothing emitted for that call).
+
+        Args:
+            now_ns: the current time, ns since the Unix epoch (``time.time_ns()``).
+
+        Returns:
+            Events to add to the stream, usually none (the default).
+        """
+        return ()
 
     def shutdown(self) -> None:  # noqa: B027  # optional hook, empty on purpose
         """Release resources; called once when the pipeline shuts down."""
