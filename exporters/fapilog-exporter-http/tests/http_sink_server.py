@@ -24,14 +24,18 @@ Beyond the script, :attr:`SinkServer.max_body` answers 413 to larger bodies, and
 
 from __future__ import annotations
 
+import datetime
 import gzip
+import ipaddress
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -97,10 +101,12 @@ class SinkServer:
 
     Args:
         status: the status of a normal answer.
+        ssl_context: serve HTTPS with this context (see :func:`make_tls`).
     """
 
-    def __init__(self, *, status: int = 200) -> None:
+    def __init__(self, *, status: int = 200, ssl_context: ssl.SSLContext | None = None) -> None:
         self.ok_status = status
+        self.ssl_context = ssl_context
         self.requests: list[Received] = []
         self.records: list[dict[str, Any]] = []
         """Records of accepted requests, in order (repeats included)."""
@@ -131,6 +137,8 @@ class SinkServer:
         self._released.clear()
         server = _Server(("127.0.0.1", self.port), _Handler)
         server.sink = self
+        if self.ssl_context is not None:
+            server.socket = self.ssl_context.wrap_socket(server.socket, server_side=True)
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(target=server.serve_forever, args=(0.005,), daemon=True)
@@ -156,7 +164,8 @@ class SinkServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/ingest"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/ingest"
 
     # -- scripting ----------------------------------------------------------------------
 
@@ -287,3 +296,56 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+def make_tls(directory: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server context for 127.0.0.1 signed by a fresh test CA, and the CA's PEM file."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    day = datetime.timedelta(days=1)
+
+    def build(subject: str, issuer: str, key: Any, signer: Any, *, ca: bool) -> Any:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - day)
+            .not_valid_after(now + day)
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), False
+            )
+        )
+        if ca:
+            usage = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
+            builder = builder.add_extension(usage, critical=True)
+        else:
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            ).add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = build("http test CA", "http test CA", ca_key, ca_key, ca=True)
+    cert = build("127.0.0.1", "http test CA", key, ca_key, ca=False)
+    pem = serialization.Encoding.PEM
+    ca_file, cert_file, key_file = (directory / n for n in ("ca.pem", "cert.pem", "key.pem"))
+    ca_file.write_bytes(ca_cert.public_bytes(pem))
+    cert_file.write_bytes(cert.public_bytes(pem))
+    key_file.write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context, ca_file

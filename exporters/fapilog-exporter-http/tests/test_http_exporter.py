@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from fapilog import ExportStatus, LogEvent
 from fapilog.plugin import RetryPolicy, event_to_dict
 from fapilog_exporter_http import HTTPExporter
 from fapilog_exporter_http._encode import plan_requests
-from http_sink_server import Hang, Pass, Reset, SinkServer, Status
+from http_sink_server import Hang, Pass, Reset, SinkServer, Status, make_tls
 
 TS = 1_795_635_600_123_456_789
 TOKEN = "tok-4f1c9a7e2b3d4c5e8f90"
@@ -352,3 +353,20 @@ def test_the_retry_policy_option_becomes_the_exporters_policy(server: SinkServer
     assert HTTPExporter(url=server.url).retry_policy is None
     with pytest.raises(TypeError, match="RetryPolicy"):
         HTTPExporter(url=server.url, retry_policy={"max_attempts": 3})  # type: ignore[arg-type]
+
+
+# -- TLS ------------------------------------------------------------------------------
+
+
+async def test_tls_is_verified_by_default_and_a_ca_file_makes_it_trusted(
+    make: Make, tmp_path: Path
+) -> None:
+    context, ca_file = make_tls(tmp_path)
+    with SinkServer(ssl_context=context) as tls:
+        refused = await make(url=tls.url).export(events(1))
+        assert refused.status is ExportStatus.RETRYABLE
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.reason
+        assert not tls.records
+        assert (await make(url=tls.url, ca_file=ca_file).export(events(2))).ok
+        assert (await make(url=tls.url, verify=False).export(events(1))).ok
+        assert len(tls.records) == 3
