@@ -275,3 +275,33 @@ def test_two_services_sharing_traces_decide_alike_and_as_the_sdk_does() -> None:
     assert per_service[0] == per_service[1]
     assert per_service[0] == {t for t in trace_ids if sdk_samples(sdk, t)}
     assert 0 < len(per_service[0]) < len(trace_ids)
+
+
+def test_both_build_by_name_from_settings_with_options_winning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from importlib.metadata import EntryPoint
+
+    from fapilog.exporters import _registry
+
+    group = "fapilog.processors"
+    entries = {  # the lines core's pyproject.toml registers
+        "sampling": EntryPoint("sampling", "fapilog.processors:SamplingProcessor", group),
+        "dedup": EntryPoint("dedup", "fapilog.processors:DedupProcessor", group),
+    }
+    monkeypatch.setattr(_registry, "_entry_points", lambda g: entries if g == group else {})
+    settings = Settings.defaults(sampling_ratio=0.3, sampling_rules="a=0.5", dedup_window_ms=70)
+    sampler, dedup = _registry.resolve_processors(
+        {"sampling": {"keep_level": "error"}, "dedup": {}}, settings
+    )
+    assert isinstance(sampler, SamplingProcessor)
+    assert (sampler.ratio, sampler.rules, sampler.keep_level) == (0.3, {"a": 0.5}, ERROR)
+    assert isinstance(dedup, DedupProcessor)
+    assert dedup.window_ms == 70
+    with pytest.raises(ConfigError, match="ratoi"):
+        _registry.resolve_processors({"sampling": {"ratoi": 0.1}}, settings)
+    with pytest.raises(ConfigError, match="outside 0"):
+        _registry.resolve_processors({"sampling": {"ratio": 7}}, settings)
+    # Named among the application's processors, the settings' sampler is not doubled.
+    parts = assemble(settings, exporters=[], processors=["sampling"], resource=None)
+    assert sum(isinstance(p, SamplingProcessor) for p in parts.processors) == 1
