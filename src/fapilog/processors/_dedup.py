@@ -17,6 +17,7 @@ window with no repeats closes silently.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from fapilog._event import LogEvent
@@ -40,13 +41,36 @@ REPEAT_WINDOW = "fapilog.repeat_window_ms"
 _QUOTE_CHARS = 200
 
 
+class _Kind:
+    """What a summary repeats of the first event of a kind (a copy of its attributes)."""
+
+    __slots__ = (
+        "attributes",
+        "body",
+        "resource",
+        "scope",
+        "severity_number",
+        "severity_text",
+        "timestamp",
+    )
+
+    def __init__(self, event: LogEvent) -> None:
+        self.attributes = dict(event.attributes)
+        self.body = event.body
+        self.resource = event.resource
+        self.scope = event.instrumentation_scope
+        self.severity_number = event.severity_number
+        self.severity_text = event.severity_text
+        self.timestamp = event.timestamp
+
+
 class _Window:
     """One kind of event seen recently: when its window ends and what it collapsed."""
 
     __slots__ = ("end", "first", "last_ts", "repeats")
 
-    def __init__(self, first: LogEvent, end: int) -> None:
-        self.first = first  # a copy holding what the summary repeats
+    def __init__(self, first: _Kind, end: int) -> None:
+        self.first = first
         self.end = end
         self.repeats = 0
         self.last_ts = first.timestamp
@@ -76,7 +100,9 @@ class DedupProcessor(Processor):
         self.window_ms = _positive_int(window_ms, "dedup window_ms", "dedup_window_ms")
         self.max_keys = _positive_int(max_keys, "dedup max_keys", "dedup_window_ms")
         self._window_ns = self.window_ms * 1_000_000
-        self._windows: dict[Hashable, _Window] = {}
+        # Oldest first; an OrderedDict pops its oldest in O(1) (a dict's first key
+        # is found by scanning past the slots of deleted keys).
+        self._windows: OrderedDict[Hashable, _Window] = OrderedDict()
         self._closed: list[_Window] = []  # closed early (evicted, restarted): summarise
         self._flush = False
         self.collapsed = 0
@@ -114,14 +140,10 @@ class DedupProcessor(Processor):
             if window.repeats:
                 self._closed.append(window)
         elif len(windows) >= self.max_keys:
-            oldest = next(iter(windows))
-            evicted = windows.pop(oldest)
+            _, evicted = windows.popitem(last=False)
             if evicted.repeats:
                 self._closed.append(evicted)
-        first = event.copy()
-        first.context = None
-        first.exception = None
-        windows[key] = _Window(first, ts + self._window_ns)
+        windows[key] = _Window(_Kind(event), ts + self._window_ns)
         return True
 
     def poll(self, now_ns: int) -> Sequence[LogEvent]:
@@ -139,12 +161,16 @@ class DedupProcessor(Processor):
                     reported.repeats, reported.last_ts = window.repeats, window.last_ts
                     done.append(reported)
                     window.repeats = 0
-        if windows:
-            expired = [key for key, window in windows.items() if window.end <= now_ns]
-            for key in expired:
-                window = windows.pop(key)
-                if window.repeats:
-                    done.append(window)
+        # Oldest first, so stop at the first window still open: a poll costs what
+        # it closes. (A window opened by an event with an older timestamp than its
+        # predecessor's closes at the first poll after that one.)
+        while windows:
+            window = next(iter(windows.values()))
+            if window.end > now_ns:
+                break
+            windows.popitem(last=False)
+            if window.repeats:
+                done.append(window)
         if not done:
             return ()
         self.summaries += len(done)
@@ -178,7 +204,7 @@ class DedupProcessor(Processor):
             ),
             attributes=attributes,
             resource=first.resource,
-            instrumentation_scope=first.instrumentation_scope,
+            instrumentation_scope=first.scope,
         )
 
 
