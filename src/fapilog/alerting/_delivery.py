@@ -115,7 +115,14 @@ class Delivery:
     def counts(self) -> dict[str, int]:
         """``sent``, ``failed``, ``retries``, ``dropped.<reason>`` and ``pending``."""
         with self._cond:
-            out = {"sent": 0, "failed": 0, "retries": 0, **self._counts}
+            out = {
+                "sent": 0,
+                "failed": 0,
+                "retries": 0,
+                "dropped.queue_full": 0,
+                "dropped.shutdown": 0,
+                **self._counts,
+            }
             out["pending"] = self._pending
         return out
 

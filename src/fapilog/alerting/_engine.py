@@ -108,7 +108,7 @@ class Notification:
             "kind": rule.kind,
             "description": rule.description,
             "group": dict(self.group),
-            "value": self.value,
+            "value": int(self.value) if rule.kind == "count" else self.value,
             "threshold": rule.threshold,
             "window_seconds": rule.window,
             "started_at": format_rfc3339(self.started_ns),
