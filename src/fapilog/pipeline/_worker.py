@@ -48,6 +48,9 @@ _DRAIN_CHUNK = 4096
 _FIRST_DRAIN = 64
 _MIN_IDLE = 0.001
 _MAX_IDLE = 0.05
+#: Shortest idle interval between two polls of processors that poll (so a zero
+#: schedule_delay does not spin the worker).
+_MIN_POLL = 0.005
 
 #: Seconds the worker may spend inside one processor call before the watchdog reports
 #: the processor as stalled (and ``stats().stalled`` names it).
@@ -190,7 +193,7 @@ class Worker:
             due = batch.due(now)
             wait = idle if due is None else min(idle, max(due, 0.0005))
             if polling:  # poll again within schedule_delay at the latest
-                wait = min(wait, max(options.schedule_delay, _MIN_IDLE))
+                wait = min(wait, max(options.schedule_delay, _MIN_POLL))
             await self._sleep(wait)
             idle = min(idle * 2, _MAX_IDLE)
 
