@@ -13,6 +13,12 @@ the JSON) and the same event with a small list and a small dict added
 (``containers`` in the JSON), which fapilog copies on the caller so the event
 records the values at the call (the floor passes them by reference).
 
+Calls that log nothing (``filtered`` in the JSON), each against the first: a call
+below the pipeline's level (``global``), a call below a per-logger level set with
+``fapilog.set_level`` (``per_logger``), and a call dropped by a rate limit
+(``rate_limited``: a logger whose ``rate_limits`` rule admits 1 event/s, past its
+burst), all with the peers' event.
+
 Usage: ``python benchmarks/caller_cost.py [--calls N] [--rounds R] [--json PATH]``
 """
 
@@ -51,8 +57,16 @@ def _measure(fn: Callable[[], None], calls: int, after: Callable[[], None]) -> t
 
 def run(calls: int, rounds: int) -> dict[str, Any]:
     exporter = NullExporter()
-    pipeline = fapilog.configure(exporters=[exporter], max_queue_size=200_000)
+    pipeline = fapilog.configure(
+        exporters=[exporter],
+        max_queue_size=200_000,
+        # Only this logger is limited (the others have no limiter: they pay nothing).
+        rate_limits={"bench.limited": 1.0},
+    )
     log = fapilog.get_logger("bench")
+    fapilog.set_level("bench.quiet", "WARN")
+    quiet = fapilog.get_logger("bench.quiet")
+    limited = fapilog.get_logger("bench.limited")
     floor: collections.deque[tuple[Any, ...]] = collections.deque()
 
     def bare(msg: str, **fields: Any) -> None:
@@ -102,6 +116,36 @@ def run(calls: int, rounds: int) -> dict[str, Any]:
             meta={"region": "eu", "retry": 0},
         )
 
+    def call_global_filtered() -> None:
+        log.debug(
+            "request handled",
+            method="GET",
+            path="/api/orders",
+            status=200,
+            duration_ms=12.5,
+            user_id="u-123",
+        )
+
+    def call_level_filtered() -> None:
+        quiet.info(
+            "request handled",
+            method="GET",
+            path="/api/orders",
+            status=200,
+            duration_ms=12.5,
+            user_id="u-123",
+        )
+
+    def call_rate_limited() -> None:
+        limited.info(
+            "request handled",
+            method="GET",
+            path="/api/orders",
+            status=200,
+            duration_ms=12.5,
+            user_id="u-123",
+        )
+
     def settle() -> None:
         floor.clear()
 
@@ -129,9 +173,24 @@ def run(calls: int, rounds: int) -> dict[str, Any]:
             floor_runs.append(_measure(floor_fn, calls, settle))
             gc.collect()
             fapilog_runs.append(_measure(fapilog_fn, calls, drain))
+    # Calls that log nothing: rounds alternate between the three.
+    filtered = {
+        "global": call_global_filtered,
+        "per_logger": call_level_filtered,
+        "rate_limited": call_rate_limited,
+    }
+    assert pipeline.flush(60)
+    for name, fn in filtered.items():
+        _measure(fn, calls // 4, settle)  # warm-up (the limited one spends its burst)
+        results["filtered_" + name] = []
+    for _ in range(rounds):
+        for name, fn in filtered.items():
+            gc.collect()
+            results["filtered_" + name].append(_measure(fn, calls, settle))
     assert pipeline.flush(60)
     stats = pipeline.stats()
     pipeline.shutdown()
+    fapilog.set_level("bench.quiet", None)
 
     def summary(name: str, idx: int) -> dict[str, float]:
         values = [r[idx] for r in results[name]]
@@ -147,6 +206,16 @@ def run(calls: int, rounds: int) -> dict[str, Any]:
         "dropped": stats.dropped_total,
         "delivered_to_exporter": exporter.count,
     }
+    out["rate_limited"] = stats.dropped.get("rate_limited", 0)
+    out["filtered"] = {}
+    for clock, idx in (("thread", 0), ("wall", 1)):
+        base = summary("filtered_global", idx)["median"]
+        out["filtered"][clock] = {
+            name: {**summary("filtered_" + name, idx), "ratio": 0.0}
+            for name in ("global", "per_logger", "rate_limited")
+        }
+        for entry in out["filtered"][clock].values():
+            entry["ratio"] = entry["median"] / base
     out["containers"] = {}
     for clock, idx in (("thread", 0), ("wall", 1)):
         for target, suffix in ((out, ""), (out["containers"], "_containers")):
@@ -170,6 +239,21 @@ def _table(res: dict[str, Any]) -> None:
         )
 
 
+def _filtered_table(res: dict[str, Any]) -> None:
+    print("clock   call logging nothing       ns/call (min-max)      ratio to global")
+    for clock in ("thread", "wall"):
+        for name, label in (
+            ("global", "below the global level"),
+            ("per_logger", "below a per-logger level"),
+            ("rate_limited", "over a rate limit"),
+        ):
+            g = res["filtered"][clock][name]
+            print(
+                f"{clock:6}  {label:26} {g['median']:7.0f} ({g['min']:.0f}-{g['max']:.0f})"
+                f"{'':8}{g['ratio']:.2f}x"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50_000)
@@ -184,8 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     _table(res)
     print("the same plus items=[3 str] and meta={2 keys} (fapilog copies them at the call):")
     _table(res["containers"])
+    print("calls that log nothing (the peers' event):")
+    _filtered_table(res)
     print(
         f"accounting: emitted={res['emitted']} exported={res['exported']} dropped={res['dropped']}"
+        f" (rate_limited={res['rate_limited']})"
     )
     if args.json:
         with open(args.json, "w") as fh:

@@ -7,11 +7,12 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
+from fapilog import _levels, _severity
 from fapilog._diagnostics import reporter
 from fapilog._logger import Logger, PipelineRef, add_callsite
 from fapilog.config import ConfigError, Settings
 from fapilog.exporters._registry import resolve_exporters, resolve_processors
-from fapilog.pipeline._materialize import REC_SEVERITY
+from fapilog.pipeline._materialize import REC_LOGGER, REC_SEVERITY
 from fapilog.pipeline._pipeline import Pipeline
 from fapilog.pipeline._stats import PipelineStats
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
     from pydantic import SecretStr
 
+    from fapilog._levels import LevelWatcher
     from fapilog.exporters._base import Exporter
     from fapilog.pipeline._materialize import CapturedRecord
     from fapilog.processors._base import Processor
@@ -37,9 +39,12 @@ __all__ = [
     "configure_from_environment",
     "default_pipeline",
     "flush",
+    "get_level",
     "get_logger",
+    "set_level",
     "shutdown",
     "stats",
+    "watch_levels",
 ]
 
 _lock = threading.RLock()
@@ -58,12 +63,22 @@ class _LazyIntake:
     def enabled(self, severity: int) -> bool:
         return True
 
+    def gate(self, name: str) -> tuple[int, Any]:
+        """The runtime rules only (the pipeline's own are not known yet); no limit."""
+        return _levels.lookup(name, {}, 0), None
+
+    def accepts(self, name: str | None, severity: int) -> bool:
+        return severity >= _levels.lookup(name or "", {}, 0)
+
+    def admit(self, name: str | None, msg: Any, severity: int) -> bool:
+        return True
+
     def caller_drop(self, reason: str) -> None:
         """Nothing to count: no pipeline exists yet (none is built for a drop)."""
 
     def slow_put(self, rec: CapturedRecord) -> None:
         pipeline = _default_or_report()
-        if pipeline is not None and pipeline.intake.enabled(rec[REC_SEVERITY]):
+        if pipeline is not None and _wanted(pipeline, rec):
             if _DEFAULT.callsite:  # known now: the call site of this first event
                 add_callsite(rec, sys._getframe(1))
             pipeline.intake.enqueue(rec)
@@ -72,10 +87,16 @@ class _LazyIntake:
 
     async def aput(self, rec: CapturedRecord) -> None:
         pipeline = _default_or_report()
-        if pipeline is not None and pipeline.intake.enabled(rec[REC_SEVERITY]):
+        if pipeline is not None and _wanted(pipeline, rec):
             if _DEFAULT.callsite:
                 add_callsite(rec, sys._getframe(1))
             await pipeline.intake.aput(rec)
+
+
+def _wanted(pipeline: Pipeline, rec: CapturedRecord) -> bool:
+    """Whether the default pipeline, just built, wants a record captured before it was."""
+    scope = getattr(rec[REC_LOGGER], "_scope", None)
+    return pipeline.intake.accepts(getattr(scope, "name", None), rec[REC_SEVERITY])
 
 
 class _LazyDefault:
@@ -256,6 +277,10 @@ class SettingsOverrides(TypedDict, total=False):
     """
 
     level: str | int
+    levels: dict[str, str | int] | str
+    rate_limit: float | None
+    rate_limit_burst: int | None
+    rate_limits: dict[str, float | None] | str
     service_name: str | None
     console_format: Literal["auto", "pretty", "json"]
     console_stream: Literal["stderr", "stdout"]
@@ -287,6 +312,14 @@ class SettingsOverrides(TypedDict, total=False):
     compliance: Sequence[str] | str
     compliance_mode: Literal["flag", "drop"]
     callsite: Literal["auto", "on", "off"]
+    # Issue 18's other settings (config.py blocks of helpers metrics, volume, alerts).
+    metrics: bool
+    sampling_ratio: float
+    sampling_keep_level: str
+    sampling_rules: dict[str, float] | str
+    sampling_keep_sampled_traces: bool
+    dedup_window_ms: int | None
+    alert_rules: str | os.PathLike[str] | None
 
 
 def configure(
@@ -387,3 +420,90 @@ def stats() -> PipelineStats:
     if isinstance(current, Pipeline):
         return current.stats()
     return PipelineStats(emitted=0, exported=0, dropped={}, in_flight=0, queued=0)
+
+
+def set_level(name: str | None, level: int | str | None) -> None:
+    """Set the level of logger ``name`` and the loggers below it, at run time.
+
+    Takes effect in every pipeline of the process before it returns: a call made after
+    it returned (on any thread) is checked against the new level, on the caller, with
+    the same single comparison as before. The longest dotted prefix wins
+    (``"shop"`` covers ``"shop.db"`` unless ``"shop.db"`` has a level of its own); at
+    the same name, this runtime level wins over the ``levels`` setting. Stdlib records
+    (:class:`~fapilog.FapilogHandler`) and the structlog and loguru bridges follow the
+    same levels by their logger name. The change survives :func:`configure`; undo it
+    with ``level=None``::
+
+        fapilog.set_level("shop.db", "DEBUG")   # e.g. from an admin endpoint
+        fapilog.set_level("shop.db", None)      # back to the configured level
+        fapilog.set_level(None, "WARN")         # the global level, every pipeline
+
+    Args:
+        name: a logger name or prefix; ``None``, ``""`` or ``"*"``: the global level
+            (over every pipeline's ``level`` setting).
+        level: a level name (``"debug"``, ``"WARN"``...) or :mod:`logging` number;
+            ``None`` removes the runtime level of ``name``.
+
+    Raises:
+        ValueError: ``level`` is not a level.
+        TypeError: ``name`` is not a str or None.
+    """
+    _levels.set_level(name, level)
+
+
+def get_level(name: str | None = None) -> str:
+    """The level that applies to logger ``name`` on the default pipeline now.
+
+    Runtime levels (:func:`set_level`, :func:`watch_levels`), then the ``levels``
+    setting (longest dotted prefix), then the ``level`` setting. Before the default
+    pipeline exists, its settings are read from the environment.
+
+    Args:
+        name: a logger name; ``None``: the global level.
+
+    Returns:
+        The level's name: ``"TRACE"``, ``"DEBUG"``, ``"INFO"``, ``"WARN"``, ``"ERROR"``
+        or ``"FATAL"``.
+    """
+    key = "" if name is None else name.strip()
+    key = "" if key in _levels.ROOT_NAMES else key
+    current = _DEFAULT.pipeline
+    if isinstance(current, Pipeline):
+        root, rules = current.intake.level, current.intake.levels
+    else:
+        try:
+            settings = Settings.load()
+            root = settings.level_number
+            rules = {k: _levels.parse_level(v) for k, v in settings.levels.items()}
+        except Exception:  # the fallback pipeline's level is the default one
+            root, rules = _severity.INFO, {}
+    return _severity.severity_text(_levels.lookup(key, rules, root))
+
+
+def watch_levels(path: str | os.PathLike[str], *, interval: float = 5.0) -> LevelWatcher:
+    """Apply the levels in file ``path`` now and whenever the file changes.
+
+    The file holds rules in the ``FAPILOG_LEVELS`` format, one a line or comma
+    separated, ``#`` comments, ``*=LEVEL`` for the global level::
+
+        # /etc/shop/levels
+        shop.db=DEBUG
+        urllib3=WARNING
+
+    They are applied like :func:`set_level` (runtime levels, every pipeline). A daemon
+    thread checks the file's modification time, size and inode every ``interval``
+    seconds, so editing (or atomically replacing) the file changes the levels of a
+    running service without a restart and without a signal handler. A new version
+    replaces the file's previous rules as a whole: a rule deleted from the file is
+    removed; a deleted file removes them all. A file that does not parse changes
+    nothing and is reported on stderr once.
+
+    Args:
+        path: the levels file (it may not exist yet).
+        interval: seconds between checks; 0: no thread, call ``check()`` yourself.
+
+    Returns:
+        The :class:`~fapilog.LevelWatcher`: ``check()`` applies a change now,
+        ``stop()`` stops watching (``stop(keep=False)`` also removes the file's rules).
+    """
+    return _levels.watch_levels(path, interval=interval)

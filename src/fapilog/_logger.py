@@ -11,7 +11,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from fapilog import _severity
+from fapilog import _levels, _severity
 from fapilog._callsite import FILE as _FILE
 from fapilog._callsite import FUNCTION as _FUNCTION
 from fapilog._callsite import LINE as _LINE
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
     from fapilog._helpers import Catch, Timed
+    from fapilog._ratelimit import NameLimiter
     from fapilog.pipeline._intake import IntakeLike
     from fapilog.pipeline._materialize import CapturedRecord
     from fapilog.pipeline._pipeline import Pipeline
@@ -75,13 +76,16 @@ _may_change = fields_may_change
 # %-arguments that are all immutable scalars are formatted on the worker.
 _flat = IMMUTABLE_TYPES.issuperset
 _getframe = sys._getframe
+#: In a logger's threshold: a rate limit applies (see fapilog._levels).
+_LIMITED = _levels.LIMITED
 
 
 class PipelineRef:
     """Where a logger sends events: a fixed pipeline or the (swappable) default one.
 
     ``intake``: the pipeline's :class:`~fapilog.pipeline._intake.Intake` (its
-    ``intake`` attribute), which the level methods use. ``callsite``: whether calls
+    ``intake`` attribute), which the level methods use; the loggers following this
+    reference take their thresholds from it (:mod:`fapilog._levels`). ``callsite``: whether calls
     record their call site (the ``callsite`` setting of ``pipeline``, see
     :func:`fapilog._callsite.callsite_enabled`). Both live here, on slots, because the
     methods read them on every call: cheaper than a pipeline attribute.
@@ -102,6 +106,8 @@ class PipelineRef:
         # pipeline's intake, never an intake whose pipeline was replaced.
         self.intake = pipeline.intake
         self.pipeline = pipeline
+        # The loggers following this reference take the new pipeline's levels and limits.
+        _levels.refresh(self)
 
     def _follow(self, pipeline: Any) -> None:
         on = callsite_enabled(pipeline)
@@ -129,9 +135,25 @@ def _sync_method(
     if default_exc:
 
         def exc_method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> None:
+            level = self._level
+            if level > severity:
+                # Below the logger's level, or a rate limit applies (LIMITED: fapilog._levels).
+                if level < _LIMITED or level - _LIMITED > severity:
+                    return
+                # Over the rate limit: count and drop (inlined: close to a filtered call's cost).
+                limiter = self._limit
+                try:
+                    bucket = limiter[msg]  # None for a new template
+                except TypeError:  # an unhashable message: admit() keys it by its type
+                    bucket = None
+                if bucket is not None and limiter.clock() < bucket.allow_at:
+                    bucket.dropped += 1
+                    if severity > bucket.severity:
+                        bucket.severity = severity
+                    return
+                if not limiter.admit(msg, severity):
+                    return
             intake = self._ref.intake
-            if intake.level > severity:
-                return
             if _may_change(fields) or type(msg) is not str or (args and not _flat(map(type, args))):
                 msg, args = snapshot_call(msg, args, fields)
             if checking and self._ref.callsite:
@@ -158,9 +180,25 @@ def _sync_method(
     if checking:
 
         def checking_method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> None:
+            level = self._level
+            if level > severity:
+                # Below the logger's level, or a rate limit applies (LIMITED: fapilog._levels).
+                if level < _LIMITED or level - _LIMITED > severity:
+                    return
+                # Over the rate limit: count and drop (inlined: close to a filtered call's cost).
+                limiter = self._limit
+                try:
+                    bucket = limiter[msg]  # None for a new template
+                except TypeError:  # an unhashable message: admit() keys it by its type
+                    bucket = None
+                if bucket is not None and limiter.clock() < bucket.allow_at:
+                    bucket.dropped += 1
+                    if severity > bucket.severity:
+                        bucket.severity = severity
+                    return
+                if not limiter.admit(msg, severity):
+                    return
             intake = self._ref.intake
-            if intake.level > severity:
-                return
             if _may_change(fields) or type(msg) is not str or (args and not _flat(map(type, args))):
                 msg, args = snapshot_call(msg, args, fields)
             # The call site: the caller's code object and instruction offset, read
@@ -193,9 +231,25 @@ def _sync_method(
         return checking_method
 
     def method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> None:
+        level = self._level
+        if level > severity:
+            # Below the logger's level, or a rate limit applies (LIMITED: fapilog._levels).
+            if level < _LIMITED or level - _LIMITED > severity:
+                return
+            # Over the rate limit: count and drop (inlined: close to a filtered call's cost).
+            limiter = self._limit
+            try:
+                bucket = limiter[msg]  # None for a new template
+            except TypeError:  # an unhashable message: admit() keys it by its type
+                bucket = None
+            if bucket is not None and limiter.clock() < bucket.allow_at:
+                bucket.dropped += 1
+                if severity > bucket.severity:
+                    bucket.severity = severity
+                return
+            if not limiter.admit(msg, severity):
+                return
         intake = self._ref.intake
-        if intake.level > severity:
-            return
         # The values at the call: anything that may still change is copied now (the
         # worker builds the event later). Scalars only, the common case: one C call
         # and two compares (plus one C call over the types of any %-arguments).
@@ -260,9 +314,25 @@ def _async_method(
         def checking_method(
             self: Logger, msg: Any, /, *args: Any, **fields: Any
         ) -> Awaitable[None]:
+            level = self._level
+            if level > severity:
+                # Below the logger's level, or a rate limit applies (LIMITED: fapilog._levels).
+                if level < _LIMITED or level - _LIMITED > severity:
+                    return _READY
+                # Over the rate limit: count and drop (inlined: close to a filtered call's cost).
+                limiter = self._limit
+                try:
+                    bucket = limiter[msg]  # None for a new template
+                except TypeError:  # an unhashable message: admit() keys it by its type
+                    bucket = None
+                if bucket is not None and limiter.clock() < bucket.allow_at:
+                    bucket.dropped += 1
+                    if severity > bucket.severity:
+                        bucket.severity = severity
+                    return _READY
+                if not limiter.admit(msg, severity):
+                    return _READY
             intake = self._ref.intake
-            if intake.level > severity:
-                return _READY
             if _may_change(fields) or type(msg) is not str or (args and not _flat(map(type, args))):
                 msg, args = snapshot_call(msg, args, fields)
             if self._ref.callsite:
@@ -294,9 +364,25 @@ def _async_method(
         return checking_method
 
     def method(self: Logger, msg: Any, /, *args: Any, **fields: Any) -> Awaitable[None]:
+        level = self._level
+        if level > severity:
+            # Below the logger's level, or a rate limit applies (LIMITED: fapilog._levels).
+            if level < _LIMITED or level - _LIMITED > severity:
+                return _READY
+            # Over the rate limit: count and drop (inlined: close to a filtered call's cost).
+            limiter = self._limit
+            try:
+                bucket = limiter[msg]  # None for a new template
+            except TypeError:  # an unhashable message: admit() keys it by its type
+                bucket = None
+            if bucket is not None and limiter.clock() < bucket.allow_at:
+                bucket.dropped += 1
+                if severity > bucket.severity:
+                    bucket.severity = severity
+                return _READY
+            if not limiter.admit(msg, severity):
+                return _READY
         intake = self._ref.intake
-        if intake.level > severity:
-            return _READY
         if _may_change(fields) or type(msg) is not str or (args and not _flat(map(type, args))):
             msg, args = snapshot_call(msg, args, fields)
         exc_info = fields.get("exc_info", default_exc)
@@ -358,7 +444,12 @@ class Logger:
     copied. Fields given to :meth:`bind` are snapshotted when bound.
     """
 
-    __slots__ = ("_depth", "_fields", "_name", "_ref", "_scope")
+    # ``_level``: the effective threshold (per-logger level, or the pipeline's), plus
+    # LIMITED when a rate limit applies; ``_limit``: that limiter. Both kept in step
+    # with fapilog.set_level() and the pipeline by fapilog._levels.
+    __slots__ = ("__weakref__", "_depth", "_fields", "_level", "_limit", "_name", "_ref", "_scope")
+    _level: int
+    _limit: NameLimiter  # None unless _level carries LIMITED
 
     def __init__(self, name: str, ref: PipelineRef, fields: Mapping[str, Any] | None = None):
         self._name = name
@@ -368,6 +459,7 @@ class Logger:
             snapshot_call(name, (), self._fields)
         self._scope = InstrumentationScope(name)
         self._depth = 1
+        _levels.register(self)
 
     @classmethod
     def _for_pipeline(cls, pipeline: Pipeline, name: str | None) -> Logger:
@@ -393,6 +485,7 @@ class Logger:
         new._fields = self._fields
         new._scope = self._scope
         new._depth = self._depth
+        _levels.register_copy(new, self)
         return new
 
     def bind(self, **fields: object) -> Logger:
@@ -432,12 +525,14 @@ class Logger:
     def is_enabled_for(self, level: int | str) -> bool:
         """Whether an event at ``level`` would be accepted (cheap; use before costly work).
 
-        An unknown level answers for INFO, the level :meth:`log` uses for it.
+        Answers for this logger's level: its per-logger level (:func:`fapilog.set_level`,
+        the ``levels`` setting) or the pipeline's. A rate limit is not considered. An
+        unknown level answers for INFO, the level :meth:`log` uses for it.
         """
         number = _level_number(level)
         if number < 0:
             number = _severity.INFO
-        return self._ref.intake.enabled(number)
+        return number >= _threshold(self)
 
     if TYPE_CHECKING:
         # The signatures type checkers see. At run time the methods are the closures
@@ -780,6 +875,12 @@ class Logger:
         return Catch(self, level, message, reraise, default, exception)
 
 
+def _threshold(logger: Logger) -> int:
+    """The logger's level as a severity number (without the rate-limit flag)."""
+    level = logger._level
+    return level - _LIMITED if level >= _LIMITED else level
+
+
 def _level_or_info(level: object) -> int:
     """The severity for a helper's ``level=`` argument (an unknown one is INFO, reported)."""
     number = _level_number(level)
@@ -802,9 +903,9 @@ def _helper_record(
     ``site`` is ``(code object, line)`` of the application code the event is about;
     recorded as ``code.*`` attributes when the pipeline records call sites.
     """
-    ref = logger._ref
-    if ref.intake.level > severity:
+    if _threshold(logger) > severity:
         return None
+    ref = logger._ref
     snapshot_call(msg, (), fields)
     if site is not None and ref.callsite:
         code, line = site

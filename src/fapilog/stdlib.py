@@ -47,6 +47,9 @@ class _ScopeLogger:
 class FapilogHandler(logging.Handler):
     """A :class:`logging.Handler` that sends records into a fapilog pipeline.
 
+    Records are checked against fapilog's level for their logger name (the per-logger
+    levels of :func:`fapilog.set_level` and the ``levels`` setting, else the
+    pipeline's level) and its rate limits, after :mod:`logging`'s own level checks.
     ``extra=`` fields become attributes, ``exc_info`` becomes the ``exception.*``
     attributes, the call site becomes ``code.file.path``, ``code.function.name``
     and ``code.line.number``, and the active span's ids are attached. Records
@@ -86,7 +89,10 @@ class FapilogHandler(logging.Handler):
         self._guard.busy = True
         try:
             severity = _severity.from_stdlib(record.levelno)
-            if not intake.enabled(severity):
+            # The per-logger levels (fapilog.set_level, the levels setting) and rate
+            # limits by the stdlib logger's name; the template is the unformatted msg.
+            name = record.name
+            if not intake.accepts(name, severity) or not intake.admit(name, record.msg, severity):
                 return
             fields: dict[str, Any] = {
                 key: value for key, value in record.__dict__.items() if key not in _RESERVED

@@ -169,7 +169,7 @@ class FapilogLoguruSink:
     def _capture(self, intake: IntakeLike, record: Record, ctx: Context) -> None:
         level = record["level"]
         severity = _severity.from_stdlib(level.no)
-        if not self._target.accepts(intake, severity):
+        if not self._target.accepts(intake, severity, record["name"], record["message"]):
             return
         fields: dict[str, Any] = dict(record["extra"])
         snapshot = fields.pop(CONTEXT_KEY, None)

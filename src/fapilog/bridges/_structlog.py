@@ -175,7 +175,12 @@ class FapilogStructlogProcessor:
         ctx: Context,
     ) -> None:
         severity, text = _level(event_dict.get("level", method_name))
-        if not self._target.accepts(intake, severity):
+        named = event_dict.get("logger")
+        if named is None:
+            named = getattr(logger, "name", None)
+        if not self._target.accepts(
+            intake, severity, named if isinstance(named, str) else None, event_dict.get("event")
+        ):
             return
         now = time_ns()
         fields = dict(event_dict)  # structlog's dict may be reused by later processors

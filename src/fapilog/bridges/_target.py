@@ -100,14 +100,19 @@ class BridgeTarget:
                 self._scopes[key] = scope
         return scope
 
-    def accepts(self, intake: IntakeLike, severity: int) -> bool:
-        """Whether to capture an event: above the level and not from fapilog's own threads."""
+    def accepts(
+        self, intake: IntakeLike, severity: int, name: str | None = None, msg: Any = None
+    ) -> bool:
+        """Whether to capture an event: not from fapilog's own threads, at or above the
+        level of logger ``name`` (its per-logger level, else the pipeline's; ``None``:
+        the bridge's default scope), and within its rate limit for template ``msg``."""
         if in_worker_thread():
             # An exporter's HTTP client logging through a bridged library must not
             # feed the pipeline that is exporting: count it, like the stdlib bridge.
             intake.caller_drop("recursion")
             return False
-        return intake.enabled(severity)
+        name = name or self._default_scope
+        return intake.accepts(name, severity) and intake.admit(name, msg, severity)
 
     def failed(self, intake: IntakeLike, exc: BaseException) -> None:
         """Account for a record the bridge could not capture (never raises)."""

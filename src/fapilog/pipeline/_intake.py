@@ -31,9 +31,11 @@ import select
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from fapilog import _levels
 from fapilog._diagnostics import flush_at_exit, reporter
+from fapilog._ratelimit import RateLimits
 from fapilog.pipeline import _capture, _lifecycle
 from fapilog.pipeline._size import IntakeBudget
 from fapilog.pipeline._stats import Accounting
@@ -65,6 +67,9 @@ class IntakeLike(Protocol):
     level: int
 
     def enabled(self, severity: int) -> bool: ...
+    def gate(self, name: str) -> tuple[int, Any]: ...
+    def accepts(self, name: str | None, severity: int) -> bool: ...
+    def admit(self, name: str | None, msg: Any, severity: int) -> bool: ...
     def enqueue(self, rec: CapturedRecord) -> None: ...
     def slow_put(self, rec: CapturedRecord) -> None: ...
     async def aput(self, rec: CapturedRecord) -> None: ...
@@ -91,8 +96,12 @@ class Intake:
     #: How many records the ring may hold now (``max_queue_size``, or fewer when the
     #: events are large: see :class:`~fapilog.pipeline._size.IntakeBudget`).
     limit: int
-    #: The lowest severity number accepted.
+    #: The lowest severity number accepted (loggers without a per-logger level).
     level: int
+    #: Per-logger levels of the ``levels`` setting: name prefix -> severity number.
+    levels: dict[str, int]
+    #: The caller-side rate limits (``rate_limit`` settings), or None.
+    limits: RateLimits | None
 
     def __init__(
         self,
@@ -115,6 +124,19 @@ class Intake:
         #: True after SIGTERM: every event is flushed before its call returns.
         self.flush_on_write = False
         self._told_teardown = False
+        # The caller-side settings of the owner (per-logger levels, rate limits).
+        settings = getattr(owner, "settings", None)
+        self.levels = {
+            name: _levels.parse_level(value)
+            for name, value in (getattr(settings, "levels", None) or {}).items()
+        }
+        self.limits = None
+        rate = getattr(settings, "rate_limit", None)
+        rules = getattr(settings, "rate_limits", None) or {}
+        if rate is not None or any(value is not None for value in rules.values()):
+            self.limits = RateLimits(self, rate, getattr(settings, "rate_limit_burst", None), rules)
+        self._names: dict[str | None, int] = {}
+        self._names_generation = -1
         self.reset()
 
     def reset(self) -> None:
@@ -127,6 +149,8 @@ class Intake:
         self.capacity = self.limit
         #: The pipeline's books; callers touch them only on the drop path.
         self.acct = Accounting(self.ring.__len__)
+        if self.limits is not None:
+            self.limits.reset()
         #: Guards the gate and the closed flag (reentrant: the SIGTERM hook).
         self.lock = threading.RLock()
         self._space = threading.Condition(threading.RLock())
@@ -148,8 +172,16 @@ class Intake:
         self.refresh_gate()
 
     def close(self) -> None:
-        """Refuse events from now on (counted as ``after_shutdown``); wake blocked callers."""
+        """Refuse events from now on (counted as ``after_shutdown``); wake blocked callers.
+
+        Rate-limit summaries still pending are enqueued first.
+        """
         with self.lock:
+            if self.limits is not None and not self.closed:
+                try:
+                    self.limits.flush()
+                except Exception as exc:  # never into the shutdown
+                    reporter.report("rate_limit", f"pending summaries not enqueued: {exc!r}")
             self.closed = True
             self.refresh_gate()
         with self._space:
@@ -182,6 +214,46 @@ class Intake:
     def enabled(self, severity: int) -> bool:
         """Whether an event of ``severity`` (an OTel severity number) is wanted."""
         return severity >= self.level
+
+    def gate(self, name: str) -> tuple[int, Any]:
+        """``(threshold, limiter)`` for the logger ``name`` (see :mod:`fapilog._levels`).
+
+        The threshold is the per-logger level (runtime rules, then the ``levels``
+        setting, longest dotted prefix) or :attr:`level`; plus
+        :data:`~fapilog._levels.LIMITED` when ``limiter``, the logger's
+        :class:`~fapilog._ratelimit.NameLimiter`, applies.
+        """
+        threshold = _levels.lookup(name, self.levels, self.level)
+        limiter = None if self.limits is None else self.limits.for_name(name)
+        if limiter is not None:
+            threshold += _levels.LIMITED
+        return threshold, limiter
+
+    def accepts(self, name: str | None, severity: int) -> bool:
+        """Whether an event of logger ``name`` at ``severity`` is wanted (the stdlib
+        handler and the bridges; cached per name until the levels change)."""
+        if self._names_generation != _levels.generation:
+            self._names = {}
+            self._names_generation = _levels.generation
+        names = self._names
+        threshold = names.get(name)
+        if threshold is None:
+            threshold = _levels.lookup(name or "", self.levels, self.level)
+            if len(names) >= 4096:  # names are few; stay bounded anyway
+                names.clear()
+            names[name] = threshold
+        return severity >= threshold
+
+    def admit(self, name: str | None, msg: Any, severity: int) -> bool:
+        """Whether the rate limit of logger ``name`` admits an event of template ``msg``."""
+        if self.limits is None or name is None:
+            return True
+        limiter = self.limits.for_name(name)
+        return limiter is None or limiter.admit(msg, severity)
+
+    def rate_limited(self) -> int:
+        """Events dropped by the rate limits so far (not in :attr:`acct`: no lock per drop)."""
+        return 0 if self.limits is None else self.limits.dropped()
 
     def caller_drop(self, reason: str) -> None:
         """Count one event the caller side did not take (``recursion``, ``bridge_error``...)."""

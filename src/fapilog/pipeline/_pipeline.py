@@ -379,8 +379,10 @@ class Pipeline:
         raises or returns anything but a mapping of str to int is left out and
         reported once.
         """
-        snapshot = self.intake.acct.snapshot()
+        snapshot = _with_rate_limits(self.intake.acct.snapshot(), self.intake)
         protection: dict[str, int] = {}
+        if self.intake.limits is not None:
+            protection.update(self.intake.limits.counts())
         for processor in self.processors:
             counts = getattr(processor, "counts", None)
             if counts is None:
@@ -442,3 +444,23 @@ _bad_counts_told: set[type] = set()
 
 def _is_count(key: object, value: object) -> bool:
     return type(key) is str and isinstance(value, int) and not isinstance(value, bool)
+
+
+# -- caller-side rate limits (fapilog._ratelimit) --------------------------------------------
+
+
+def _with_rate_limits(snapshot: PipelineStats, intake: Intake) -> PipelineStats:
+    """``snapshot`` with the events the caller-side rate limits dropped.
+
+    The limiters count without the accounting lock (see :mod:`fapilog._ratelimit`); their
+    sum, read once, is added to ``emitted`` and to ``dropped["rate_limited"]`` alike, so
+    ``emitted == exported + dropped_total + in_flight`` stays exact.
+    """
+    limited = intake.rate_limited()
+    if not limited:
+        return snapshot
+    dropped = dict(snapshot.dropped)
+    dropped["rate_limited"] = dropped.get("rate_limited", 0) + limited
+    return dataclasses.replace(
+        snapshot, emitted=snapshot.emitted + limited, dropped=MappingProxyType(dropped)
+    )
