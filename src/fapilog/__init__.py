@@ -16,13 +16,17 @@ from fapilog._api import (
     configure,
     default_pipeline,
     flush,
+    get_level,
     get_logger,
+    set_level,
     shutdown,
     stats,
+    watch_levels,
 )
 from fapilog._context import bind_context
 from fapilog._event import LogEvent
 from fapilog._helpers import Catch, Timed, catch
+from fapilog._levels import LevelWatcher
 from fapilog._logger import Logger
 from fapilog._version import __version__
 from fapilog.config import ConfigError, Settings
@@ -39,6 +43,7 @@ __all__ = [
     "Exporter",
     "ExporterStats",
     "FapilogHandler",
+    "LevelWatcher",
     "LogEvent",
     "Logger",
     "Pipeline",
@@ -55,7 +60,10 @@ __all__ = [
     "configure",
     "default_pipeline",
     "flush",
+    "get_level",
     "get_logger",
+    "set_level",
     "shutdown",
     "stats",
+    "watch_levels",
 ]

@@ -212,6 +212,102 @@ class Settings(BaseSettings):
     """What a compliance violation does: ``flag`` the event
     (``fapilog.compliance.violations``) or ``drop`` it (counted as ``filtered``)."""
 
+    # -- metrics --
+    metrics: bool = True
+    """Report the pipeline's own health (events emitted, exported, dropped, buffered,
+    export durations, retries, bytes) through the OpenTelemetry metrics API, to the
+    global meter provider (see ``docs/metrics.md``); ``false`` registers nothing."""
+
+    # -- volume --
+    sampling_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    """Share of events kept (``0.1`` keeps one in ten); below 1 a sampling processor runs
+    after redaction and compliance. Records of a trace are kept or dropped together, as
+    the OTel SDK's ``TraceIdRatioBased`` sampler decides at this ratio; records at or
+    above ``sampling_keep_level`` and audit events are always kept. Left-out events are
+    counted as ``sampled``, never as a loss (see ``docs/sampling.md``)."""
+
+    sampling_keep_level: str = "warn"
+    """Records at or above this level are never sampled out (``off``: no exemption)."""
+
+    sampling_rules: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
+    """Per-logger ratios by dotted prefix, the longest match winning; in env
+    ``FAPILOG_SAMPLING_RULES="shop.db=0.01,urllib3=0"``. Any rule turns sampling on."""
+
+    sampling_keep_sampled_traces: bool = False
+    """Also keep every record whose W3C trace flags say its trace is sampled."""
+
+    dedup_window_ms: int | None = Field(default=None, gt=0)
+    """Collapse identical events repeated within this many milliseconds into the first
+    one plus a summary record (``fapilog.repeat_count``); repeats are counted as
+    ``deduplicated``. Unset: off."""
+
+    @field_validator("sampling_keep_level")
+    @classmethod
+    def _check_sampling_keep_level(cls, value: str) -> str:
+        from fapilog.processors._sampling import _keep_level_number
+
+        _keep_level_number(value)
+        return value
+
+    @field_validator("sampling_rules", mode="before")
+    @classmethod
+    def _parse_sampling_rules(cls, value: Any) -> Any:
+        from fapilog.processors._sampling import _checked_rules, parse_ratio_rules
+
+        if isinstance(value, str):
+            return parse_ratio_rules(value)
+        if isinstance(value, dict):
+            return _checked_rules(value)
+        return value
+
+    # -- alerts --
+    alert_rules: Path | None = None
+    """A TOML (``.toml``) or JSON (``.json``) file of alert rules and notifiers, read by
+    the ``alerts`` exporter (``FAPILOG_EXPORTERS=console,alerts``); see
+    ``docs/alerting.md``. Naming the file alone starts no alerting."""
+
+    # -- caller --
+    levels: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    """Per-logger levels by dotted prefix, the longest match winning over ``level``,
+    checked on the caller; in env ``FAPILOG_LEVELS="shop.db=DEBUG,urllib3=WARNING"``.
+    :func:`fapilog.set_level` changes levels at run time (see ``docs/levels.md``)."""
+
+    rate_limit: float | None = Field(default=None, gt=0)
+    """Events per second each logger may log per message template (the message before
+    ``%``-formatting), checked on the caller; the excess is dropped, counted as
+    ``rate_limited`` and summed up in a summary record (see ``docs/rate-limits.md``).
+    Unset: no limit."""
+
+    rate_limit_burst: int | None = Field(default=None, gt=0)
+    """Events a template may log at once before the rate applies (unset: one second's
+    worth of the rate, at least 1)."""
+
+    rate_limits: Annotated[dict[str, float | None], NoDecode] = Field(default_factory=dict)
+    """Per-logger rates by dotted prefix, the longest match winning over ``rate_limit``
+    (``off``: no limit); in env ``FAPILOG_RATE_LIMITS="shop.db=100,chatty=off"``."""
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _parse_levels(cls, value: Any) -> Any:
+        from fapilog._levels import parse_level, parse_levels
+
+        if isinstance(value, str):
+            return parse_levels(value)
+        if isinstance(value, dict):
+            for level in value.values():
+                parse_level(level)
+            return {str(name).strip(): str(level) for name, level in value.items()}
+        return value
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _parse_rate_limits(cls, value: Any) -> Any:
+        from fapilog._ratelimit import parse_rate_rules
+
+        if isinstance(value, str | dict):
+            return parse_rate_rules(value)
+        return value
+
     # Settings given in code (configure(...), Settings.load(...)); see source().
     _arguments: frozenset[str] = PrivateAttr(default=frozenset())
 
@@ -461,4 +557,6 @@ _HINTS = {
     "callsite": "; use auto, on or off",
     "processors": "; e.g. FAPILOG_PROCESSORS=sampler,tenant (names of fapilog.processors plugins)",
     "retry_max_attempts": "; e.g. FAPILOG_RETRY_MAX_ATTEMPTS=5, or unset: retry until the timeout",
+    "levels": "; e.g. FAPILOG_LEVELS=shop.db=DEBUG,urllib3=WARNING",
+    "rate_limits": "; e.g. FAPILOG_RATE_LIMITS=shop.db=100,chatty=off (events per second)",
 }
