@@ -85,9 +85,13 @@ def test_api_page_shows_the_public_functions_with_signatures(site: Path) -> None
         "fapilog.bridges",
         "fapilog.otel",
         "fapilog.testing",
+        "fapilog.testing.conformance",
+        "fapilog.plugin",
+        "fapilog.alerting",
         "fapilog_exporter_splunk",
         "fapilog_exporter_elasticsearch",
         "fapilog_exporter_siem",
+        "fapilog_exporter_http",
         "fapilog_instrumentation_asgi",
     ],
 )

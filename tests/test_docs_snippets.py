@@ -40,6 +40,7 @@ PRELUDE = {
     "docs/exporters/otlp.md": 'token = "placeholder"  # from your secret store',
     "docs/exporters/splunk.md": 'hec_token = "placeholder"  # from your secret store',
     "docs/exporters/elasticsearch.md": 'api_key = "placeholder"  # from your secret store',
+    "docs/exporters/http.md": 'token = "placeholder"  # from your secret store',
     "docs/performance-otlp.md": "import fapilog\n\nlog = fapilog.get_logger()",
     # its stats snippet reads a service that has been logging (all zero before first use)
     "docs/collector.md": 'import fapilog\n\nfapilog.get_logger("shop").info("order placed")',

@@ -39,10 +39,11 @@ CORE_VERSION = str(project(ROOT)["version"])
 MAJOR = int(CORE_VERSION.split(".")[0])
 
 
-def test_there_are_five_distributions() -> None:
+def test_there_are_six_distributions() -> None:
     assert [project(p)["name"] for p in PROJECTS] == [
         "fapilog",
         "fapilog-exporter-elasticsearch",
+        "fapilog-exporter-http",
         "fapilog-exporter-siem",
         "fapilog-exporter-splunk",
         "fapilog-instrumentation-asgi",

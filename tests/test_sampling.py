@@ -305,3 +305,11 @@ def test_both_build_by_name_from_settings_with_options_winning(
     # Named among the application's processors, the settings' sampler is not doubled.
     parts = assemble(settings, exporters=[], processors=["sampling"], resource=None)
     assert sum(isinstance(p, SamplingProcessor) for p in parts.processors) == 1
+
+
+def test_rate_limit_summaries_are_always_kept() -> None:
+    """A summary stands for every event the limiter left out: never sampled away."""
+    sampler = SamplingProcessor(0.0)
+    summary = event(**{"fapilog.suppressed_count": 12})
+    assert sampler.on_emit(summary) is True
+    assert sampler.on_emit(event()) is False

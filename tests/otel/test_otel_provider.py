@@ -178,3 +178,23 @@ def test_scope_attributes_with_list_values_are_accepted(pipeline) -> None:
     logger.emit(body="tagged scope", severity_number=SeverityNumber.INFO)
     assert pipe.flush(5)
     assert memory.events[0].instrumentation_scope.attributes["tags"] == ("a", "b")
+
+
+def test_per_logger_levels_apply_to_otel_api_loggers(pipeline) -> None:
+    """fapilog.set_level reaches libraries logging through the OTel Logs API too."""
+    from fapilog import _levels
+
+    pipe, memory = pipeline
+    provider = FapilogLoggerProvider(pipe)
+    chatty, other = provider.get_logger("lib.chatty"), provider.get_logger("lib.other")
+    fapilog.set_level("lib.chatty", "ERROR")
+    try:
+        assert not chatty.enabled(severity_number=SeverityNumber.WARN)
+        assert other.enabled(severity_number=SeverityNumber.WARN)
+        chatty.emit(severity_number=SeverityNumber.WARN, body="left out")
+        chatty.emit(severity_number=SeverityNumber.ERROR, body="kept")
+        other.emit(severity_number=SeverityNumber.WARN, body="other kept")
+        assert pipe.flush(5)
+        assert sorted(e.body for e in memory.events) == ["kept", "other kept"]
+    finally:
+        _levels.clear()

@@ -66,6 +66,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert wheels == [
         "fapilog",
         "fapilog_exporter_elasticsearch",
+        "fapilog_exporter_http",
         "fapilog_exporter_siem",
         "fapilog_exporter_splunk",
         "fapilog_instrumentation_asgi",

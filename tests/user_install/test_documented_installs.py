@@ -23,11 +23,13 @@ OURS = {
     "fapilog-exporter-splunk",
     "fapilog-exporter-elasticsearch",
     "fapilog-exporter-siem",
+    "fapilog-exporter-http",
     "fapilog-instrumentation-asgi",
 }
 #: Entry-point groups fapilog's distributions register in.
 GROUPS = (
     "fapilog.exporters",
+    "fapilog.processors",
     "opentelemetry_distro",
     "opentelemetry_configurator",
     "opentelemetry_logs_exporter",

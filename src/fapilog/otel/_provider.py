@@ -94,9 +94,10 @@ class _OTelLogger(APILogger):
         severity_number: SeverityNumber | None = None,
         event_name: str | None = None,
     ) -> bool:
-        """False only for a known severity below the pipeline's level."""
+        """False only for a known severity below this logger's level (its per-logger
+        level, see :func:`fapilog.set_level`, else the pipeline's)."""
         number = severity_number.value if severity_number is not None else 0
-        return number == 0 or self._provider._pipeline().intake.enabled(number)
+        return number == 0 or self._provider._pipeline().intake.accepts(self._name, number)
 
     def emit(
         self,
@@ -133,7 +134,7 @@ class _OTelLogger(APILogger):
                     exception=exception,
                 )
             number = record.severity_number.value if record.severity_number is not None else 0
-            if number and not intake.enabled(number):
+            if number and not intake.accepts(self._name, number):
                 return
             ts = record.timestamp if record.timestamp is not None else record.observed_timestamp
             if _already_claimed((self._name, ts)):

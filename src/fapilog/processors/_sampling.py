@@ -7,7 +7,8 @@ the same ratio, gets the same decision, and it is the decision the SDK's sampler
 makes for that trace id. A record without a trace id is kept by a dithered counter:
 exactly ``ratio`` of them (within two events, however many), at randomised places.
 
-Records at or above ``keep_level`` (WARN by default) and audit events are always
+Records at or above ``keep_level`` (WARN by default), audit events and the rate
+limiter's summary records (``fapilog.suppressed_count``) are always
 kept. Per-logger rules give other ratios to loggers by dotted prefix (the longest
 matching prefix wins). What is left out is dropped under the reason ``sampled``,
 which is a decision, never a loss.
@@ -166,6 +167,8 @@ class SamplingProcessor(Processor):
             return True
         if event.event_name == "audit" or event.attributes.get("fapilog.audit") is True:
             return True
+        if "fapilog.suppressed_count" in event.attributes:
+            return True  # a rate limiter's summary: the count of what it left out
         rate = self._rate_for(event.scope_name) if self._rates else self._default
         if rate.ratio >= 1.0:
             return True
