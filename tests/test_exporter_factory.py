@@ -20,6 +20,7 @@ import pytest
 import fapilog
 from fapilog import ConfigError, LogEvent, Settings
 from fapilog.errors import ConfigTypeError
+from fapilog.exporters import _registry as registry
 from fapilog.exporters._registry import (
     exporter_by_name,
     resolve_exporters,
@@ -421,12 +422,17 @@ def test_an_unknown_processor_name_lists_the_known_ones() -> None:
         resolve_processors(["sampler"], settings())
     assert str(caught.value) == (
         "unknown processor 'sampler' (from FAPILOG_PROCESSORS or processors=); "
-        "known processors: fake_tenant, fake_upper"
+        "known processors: dedup, fake_tenant, fake_upper, sampling"  # core's own, too
     )
     assert caught.value.fields == ("processors",)
 
 
-def test_with_no_processor_plugin_the_message_says_how_to_get_one() -> None:
+def test_with_no_processor_plugin_the_message_says_how_to_get_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An installation whose fapilog.processors group is empty (core registers its own
+    # sampling and dedup there, so only a broken install gets here).
+    monkeypatch.setattr(registry, "_entry_points", lambda group: {})
     with pytest.raises(ConfigError, match=r"none installed .* 'fapilog\.processors' entry-point"):
         resolve_processors("sampler", settings())
 
