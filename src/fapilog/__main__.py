@@ -1,7 +1,7 @@
 """The ``fapilog`` command (also ``python -m fapilog``); see ``docs/cli.md``.
 
-Subcommands: ``version``, ``config``, ``doctor``, ``pretty``, ``plugins`` and
-``audit verify``;
+Subcommands: ``version``, ``config``, ``doctor``, ``pretty``, ``plugins``,
+``audit verify`` and ``spool inspect|drain``;
 ``--version``.
 """
 
@@ -12,7 +12,7 @@ import sys
 
 from fapilog._version import __version__
 from fapilog.audit._cli import add_audit_parser, run_audit
-from fapilog.cli import _config, _doctor, _plugins, _pretty
+from fapilog.cli import _config, _doctor, _plugins, _pretty, _spool
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     _doctor.add_parser(sub)
     _pretty.add_parser(sub)
     _plugins.add_parser(sub)
+    _spool.add_parser(sub)
     add_audit_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "version":
@@ -45,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         return _pretty.run(args)
     if args.command == "plugins":
         return _plugins.run(args)
+    if args.command == "spool":
+        return _spool.run(args)
     if args.command == "audit":
         return run_audit(args)
     parser.print_help()
