@@ -303,6 +303,11 @@ class SettingsOverrides(TypedDict, total=False):
     retry_max_attempts: int | None
     overflow: Literal["block", "drop_newest", "drop_oldest"]
     block_timeout_ms: int
+    spool_dir: str | os.PathLike[str] | None
+    spool_max_bytes: int
+    spool_max_age_s: float
+    spool_fsync: Literal["batch", "interval", "never"]
+    spool_overflow: Literal["block", "drop_newest", "drop_oldest"]
     baggage_keys: Sequence[str] | str
     shutdown_timeout_ms: int
     redaction: bool
@@ -328,6 +333,7 @@ def configure(
     exporters: Iterable[Exporter | Any] | Mapping[str, Mapping[str, Any]] | None = None,
     processors: Iterable[Processor | Any] | Mapping[str, Mapping[str, Any]] | None = None,
     resource: Resource | None = None,
+    spool: str | os.PathLike[str] | None = None,
     **overrides: Unpack[SettingsOverrides],
 ) -> Pipeline:
     """Build a pipeline and make it the default one used by :func:`get_logger` loggers.
@@ -347,6 +353,8 @@ def configure(
             redaction (a list, a single processor, names, or a mapping of name to
             options); replaces those the ``processors`` setting names.
         resource: the OTel Resource (default: detected).
+        spool: shorthand for ``spool_dir=``: the directory of the durable disk spool
+            (``docs/durability.md``), e.g. ``configure(spool="/var/lib/app/spool")``.
         **overrides: individual settings, e.g. ``level="debug"`` (every
             :class:`~fapilog.Settings` field, typed in :class:`SettingsOverrides`).
 
@@ -358,10 +366,11 @@ def configure(
         ConfigTypeError: an exporter or processor object is not one (also a
             :class:`TypeError`).
     """
+    extra: dict[str, Any] = dict(overrides)
+    if spool is not None:
+        extra["spool_dir"] = spool
     return _make_default(
-        Pipeline(
-            settings, exporters=exporters, processors=processors, resource=resource, **overrides
-        )
+        Pipeline(settings, exporters=exporters, processors=processors, resource=resource, **extra)
     )
 
 

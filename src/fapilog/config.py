@@ -184,6 +184,27 @@ class Settings(BaseSettings):
     block_timeout_ms: int = Field(default=100, ge=0)
     """Longest a synchronous log call waits for buffer space under ``block``."""
 
+    spool_dir: Path | None = None
+    """Directory of the durable disk spool (``docs/durability.md``); unset: memory only.
+    Events are written there after redaction, before the exporters, and survive a
+    collector outage or a crash of the process."""
+
+    spool_max_bytes: int = Field(default=1024**3, gt=0)
+    """Most bytes the spool holds on disk; beyond it ``spool_overflow`` applies."""
+
+    spool_max_age_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    """Records older than this are deleted undelivered (counted ``spool_expired``)."""
+
+    spool_fsync: Literal["batch", "interval", "never"] = "batch"
+    """When spooled events reach the disk: ``batch`` (fsync before the events are
+    handed to the exporters), ``interval`` (at most a second later) or ``never``
+    (the operating system decides; survives a crash of the process, not of the host)."""
+
+    spool_overflow: OverflowPolicy = "drop_oldest"
+    """What a full spool does: ``drop_oldest`` (delete the oldest records),
+    ``drop_newest`` (do not spool new events, counted as ``spool_full``) or ``block``
+    (treated as ``drop_newest`` in this release). Drops are counted."""
+
     baggage_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """W3C baggage keys copied into attributes (``*`` for all)."""
 
@@ -559,4 +580,6 @@ _HINTS = {
     "retry_max_attempts": "; e.g. FAPILOG_RETRY_MAX_ATTEMPTS=5, or unset: retry until the timeout",
     "levels": "; e.g. FAPILOG_LEVELS=shop.db=DEBUG,urllib3=WARNING",
     "rate_limits": "; e.g. FAPILOG_RATE_LIMITS=shop.db=100,chatty=off (events per second)",
+    "spool_fsync": "; use batch, interval or never",
+    "spool_overflow": "; use drop_oldest, drop_newest or block",
 }

@@ -21,6 +21,16 @@ what does not fit its full bounds (counted for that exporter as ``backlog``), un
 it is back under half. One stuck destination therefore never stalls the others or
 the application beyond the lane wait, and a lane that only paused loses nothing
 unless the pause outlasts the second half of its backlog.
+
+With the durable spool on (:mod:`fapilog.pipeline._durable`) every batch also has a
+range of sequence numbers on disk. A shedding lane then *parks* what does not fit
+instead of dropping it (it keeps the range and lets go of the events) and, once
+parked, takes nothing more from memory: it reads the parked batches back from the
+spool in order, one at a time when it has nothing else to export. A batch that timed
+out or ran out of retries is parked again rather than dropped, so an outage loses
+nothing while the disk bound holds. Every final outcome (delivered, rejected,
+failed) moves the lane's cursor past the batch once every earlier batch of the lane
+had its own; a batch cut short by shutdown stays on disk for the next process.
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ if TYPE_CHECKING:
     from fapilog._event import LogEvent
     from fapilog._metrics import LaneMetrics, PipelineMetrics
     from fapilog.exporters._base import Exporter, ExportResult
+    from fapilog.pipeline._durable import SpoolLink
     from fapilog.pipeline._stats import Accounting, LaneCounters
 
 __all__ = [
@@ -115,16 +126,47 @@ class BatchOptions:
 
 
 class _Batch:
-    """One batch shared by all lanes; counted as done when the last lane finishes."""
+    """One batch shared by all lanes; counted as done when the last lane finishes.
 
-    __slots__ = ("delivered", "events", "fail_reason", "nbytes", "pending")
+    With the spool on it covers the sequence numbers ``[first_seq, end_seq)``; a lane
+    that parks it lets go of its events (the last one to hold them frees them) and
+    later exports a copy read back from disk whose ``ledger`` is this batch.
+    """
 
-    def __init__(self, events: list[LogEvent], lanes: int, nbytes: int) -> None:
+    __slots__ = (
+        "count",
+        "delivered",
+        "end_seq",
+        "events",
+        "fail_reason",
+        "first_seq",
+        "holders",
+        "ledger",
+        "nbytes",
+        "pending",
+        "replay",
+    )
+
+    def __init__(
+        self,
+        events: list[LogEvent],
+        lanes: int,
+        nbytes: int,
+        first_seq: int = -1,
+        end_seq: int = -1,
+    ) -> None:
         self.events = events
+        self.count = len(events)
         self.nbytes = nbytes  # the sum of estimate_size() over events
         self.pending = lanes
         self.delivered = len(events)
         self.fail_reason = ""
+        self.first_seq = first_seq
+        self.end_seq = end_seq
+        self.holders = lanes  # lanes that still hold the events in memory
+        self.ledger = self  # the batch the accounting counts (a re-read copy: the original)
+        #: A batch an earlier process left behind: counted by the spool link only.
+        self.replay = False
 
 
 class _Lane:
@@ -160,6 +202,12 @@ class _Lane:
         self.usual_export = 0.0  # moving average of a delivering export call, seconds
         #: Self-metrics recorder (export call durations, delivered bytes), if observed.
         self.metrics: LaneMetrics | None = None
+        #: Spool only: batches behind the backlog, kept as ranges (events on disk).
+        self.parked: collections.deque[_Batch] = collections.deque()
+        #: Spool only: the batches taken and not yet finished, in order, and those of
+        #: them finished (by id); the cursor moves past the finished prefix.
+        self.order: collections.deque[_Batch] = collections.deque()
+        self.settled: set[int] = set()
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(
@@ -172,8 +220,15 @@ class _Lane:
         acct = self.processor.accounting
         with acct.lock:
             if not acct.closed:
-                self.counters.received += len(batch.events)
-                self.counters.in_flight += len(batch.events)
+                self.counters.received += batch.count
+                self.counters.in_flight += batch.count
+        durable = batch.first_seq >= 0 and self.processor.durable_on()
+        if durable:
+            self.order.append(batch)
+            if self.parked:  # behind: catch up from the spool, in order
+                self._park(batch)
+                self.has_work.set()
+                return
         self.backlog.append(batch)
         self.backlog_events += len(batch.events)
         self.backlog_bytes += batch.nbytes
@@ -182,18 +237,84 @@ class _Lane:
         # Otherwise the worker stops intake instead (it waits for has_room), so the
         # backlog may overshoot by one drain, and the intake's overflow policy drops.
         while self.shedding and self._over(0) and len(self.backlog) > 1:
+            if durable and self.backlog[-1].first_seq >= 0:
+                # On disk: keep the range, let go of the events; nothing is lost.
+                victim = self.backlog.pop()
+                self.backlog_events -= victim.count
+                self.backlog_bytes -= victim.nbytes
+                self._park(victim, front=True)
+                continue
             victim = self.backlog.popleft() if opts.drop_oldest else self.backlog.pop()
-            self.backlog_events -= len(victim.events)
+            self.backlog_events -= victim.count
             self.backlog_bytes -= victim.nbytes
             self.processor.lane_done(self, victim, 0, "backlog")
             self._report(
                 "backlog",
-                f"backlog full and not draining; {len(victim.events)} event(s) dropped "
-                "as export_backlog",
+                f"backlog full and not draining; {victim.count} event(s) dropped as export_backlog",
             )
         if self._over(1, half=True) and self.has_room.is_set():
             self.has_room.clear()
             self.full_since = asyncio.get_running_loop().time()
+
+    def _park(self, batch: _Batch, *, front: bool = False) -> None:
+        """Keep ``batch`` as a range to read back from the spool (see the module doc)."""
+        ledger = batch.ledger
+        if batch is ledger:
+            ledger.holders -= 1
+            if ledger.holders <= 0:
+                ledger.events = []  # every lane has it on disk only: free the memory
+        if front:
+            self.parked.appendleft(ledger)
+        else:
+            self.parked.append(ledger)
+
+    def _unpark(self) -> bool:
+        """Read the oldest parked batch back into the backlog; False: none left.
+
+        Called when the lane exports nothing, so its cursor is at that batch. Records
+        the spool lost meanwhile are counted as ``spool_lost`` for this lane.
+        """
+        link = self.processor.durable
+        while self.parked:
+            ledger = self.parked.popleft()
+            records = (
+                None if link is None else link.read(self.name, ledger.first_seq, ledger.end_seq)
+            )
+            if records is None:  # the disk failed: the events were nowhere else
+                self.processor.lane_done(self, ledger, 0, "spool_unavailable", held=False)
+                self.drop_parked("spool_unavailable")
+                return False
+            if not records:
+                self.processor.lane_done(self, ledger, 0, "spool_lost", held=False)
+                continue
+            events = [event for _, event in records]
+            copy = _Batch(events, 0, sum(estimate_size(e) for e in events))
+            copy.first_seq, copy.end_seq = ledger.first_seq, ledger.end_seq
+            copy.ledger = ledger
+            self.backlog.append(copy)
+            self.backlog_events += copy.count
+            self.backlog_bytes += copy.nbytes
+            return True
+        return False
+
+    def drop_parked(self, reason: str) -> None:
+        """Count every parked batch as not delivered for ``reason`` (the spool is off)."""
+        while self.parked:
+            self.processor.lane_done(self, self.parked.popleft(), 0, reason, held=False)
+
+    def settle(self, ledger: _Batch) -> None:
+        """``ledger`` had its final outcome here: move the cursor past what is finished."""
+        if ledger.first_seq < 0 or not self.order:
+            return
+        self.settled.add(id(ledger))
+        upto = -1
+        while self.order and id(self.order[0]) in self.settled:
+            done = self.order.popleft()
+            self.settled.discard(id(done))
+            upto = done.end_seq
+        link = self.processor.durable
+        if upto >= 0 and link is not None:
+            link.commit(self.name, upto)
 
     def _over(self, slack: int, *, half: bool = False) -> bool:
         """True when the backlog exceeds (slack=0) or has reached (slack=1) its bounds.
@@ -236,7 +357,7 @@ class _Lane:
 
     def _took(self, batch: _Batch) -> None:
         """``batch`` left the backlog: update its bounds, maybe end shedding."""
-        self.backlog_events -= len(batch.events)
+        self.backlog_events -= batch.count
         self.backlog_bytes -= batch.nbytes
         self._check_room()
 
@@ -262,7 +383,9 @@ class _Lane:
         try:
             while True:
                 if not self.backlog:
-                    if not self.exporting:
+                    if self.parked and not self.exporting and self._unpark():
+                        continue
+                    if not self.exporting and not self.parked:
                         self.idle.set()
                     self.has_work.clear()
                     await self.has_work.wait()
@@ -311,7 +434,7 @@ class _Lane:
         now = asyncio.get_running_loop().time()
         if reason == _KEEP:
             self.backlog.appendleft(batch)
-            self.backlog_events += len(batch.events)
+            self.backlog_events += batch.count
             self.backlog_bytes += batch.nbytes
             if self._over(1, half=True) and self.has_room.is_set():
                 self.has_room.clear()
@@ -341,6 +464,8 @@ class _Lane:
             self.exporting_bytes -= batch.nbytes
             slots.release()
             self._check_room()
+            if self.parked:
+                self.has_work.set()  # the lane may read the next parked batch now
         if self.breaker.is_closed:
             self.breaker.batch_done(reason in ("", "rejected"), asyncio.get_running_loop().time())
             if not self.breaker.is_closed:
@@ -350,9 +475,29 @@ class _Lane:
                     f"exporter {self.name!r}: circuit open after repeated lost batches; "
                     "no export calls until a probe succeeds (see fapilog.stats())",
                 )
+        if reason in _NOT_FINAL and self._repark(batch):
+            return
         self.processor.lane_done(self, batch, delivered, reason)
-        if not self.backlog and not self.exporting:
+        if not self.backlog and not self.exporting and not self.parked:
             self.idle.set()
+
+    def _repark(self, batch: _Batch) -> bool:
+        """Spool on: keep a batch that timed out or ran out of retries (on disk) for a
+        later attempt instead of dropping it; False when it is not on disk."""
+        if batch.first_seq < 0 or not self.processor.durable_on():
+            return False
+        # Everything behind it waits on disk too, so the lane stays in order.
+        while self.backlog and self.backlog[-1].first_seq >= 0:
+            later = self.backlog.pop()
+            self.backlog_events -= later.count
+            self.backlog_bytes -= later.nbytes
+            self._park(later, front=True)
+        self._park(batch, front=True)
+        self._check_room()
+        if self.breaker.is_closed:
+            self._set_shedding(True)  # behind: it no longer holds the pipeline up
+        self.has_work.set()
+        return True
 
     async def _export(self, events: Sequence[LogEvent], *, probe: bool = False) -> tuple[int, str]:
         """Export with retries; returns (delivered count, drop reason or "").
@@ -481,6 +626,9 @@ class _Lane:
 
 _DIGITS = re.compile(r"\d+")
 
+#: Outcomes that are not final with the spool on: the batch is parked and sent again.
+_NOT_FINAL = frozenset({"timeout", "retry_exhausted"})
+
 #: ``error.type`` of an export call's duration, by the status it returned.
 _ERROR_TYPES = {
     ExportStatus.PARTIAL: "rejected",
@@ -512,9 +660,14 @@ class AsyncBatchProcessor:
         exporters: Sequence[Exporter],
         options: BatchOptions,
         accounting: Accounting,
+        durable: SpoolLink | None = None,
     ) -> None:
         self.options = options
         self.accounting = accounting
+        #: The durable spool, if on (see the module docstring); None: memory only.
+        self.durable = durable
+        #: Sequence number of each staged event (spool on), parallel to ``_pending``.
+        self._pending_seqs: list[int] = []
         self.exporters = list(exporters)
         self._pending: list[LogEvent] = []
         self._pending_sizes: list[int] = []  # estimate_size() of each pending event
@@ -541,19 +694,60 @@ class AsyncBatchProcessor:
         for lane in self._lanes:
             lane.start()
 
+    def durable_on(self) -> bool:
+        """Whether the spool is on and working (batches are on disk)."""
+        return self.durable is not None and self.durable.active
+
+    def replay(self, ranges: dict[str, list[tuple[int, int]]]) -> None:
+        """Park, per lane, the ranges an earlier process left behind (before new events)."""
+        for lane in self._lanes:
+            for first, end in ranges.get(lane.name, ()):
+                stub = _Batch([], 1, 0, first, end)
+                stub.count = end - first
+                stub.delivered = stub.count
+                stub.holders = 0
+                stub.replay = True
+                lane.order.append(stub)
+                lane.parked.append(stub)
+            if lane.parked:
+                lane.idle.clear()
+                lane.has_work.set()
+
+    def lane_names(self) -> list[tuple[str, int]]:
+        """(name, max concurrent exports) of every lane, in order."""
+        return [
+            (lane.name, max(1, int(lane.exporter.max_concurrent_exports))) for lane in self._lanes
+        ]
+
+    def spool_failed(self) -> None:
+        """The spool went off: what lanes parked is gone (counted), the rest goes on."""
+        for lane in self._lanes:
+            lane.drop_parked("spool_unavailable")
+            lane.order.clear()
+            lane.settled.clear()
+            lane._check_room()
+            if not lane.backlog and not lane.exporting:
+                lane.idle.set()
+
     @property
     def pending(self) -> int:
         return len(self._pending)
 
-    def add(self, events: list[LogEvent], sizes: list[int]) -> None:
+    def add(self, events: list[LogEvent], sizes: list[int], first_seq: int = -1) -> None:
         """Stage processed events (already counted as ``staged``) and their sizes.
 
-        ``sizes`` holds :func:`estimate_size` of each event, in order.
+        ``sizes`` holds :func:`estimate_size` of each event, in order; ``first_seq``
+        the spool sequence number of the first (the others follow), -1 if not spooled.
         """
         if not events:
             return
         if not self._pending:
             self._pending_since = asyncio.get_running_loop().time()
+        if self.durable is not None:
+            if first_seq >= 0:
+                self._pending_seqs.extend(range(first_seq, first_seq + len(events)))
+            else:
+                self._pending_seqs.extend(itertools.repeat(-1, len(events)))
         self._pending.extend(events)
         self._pending_sizes.extend(sizes)
         self._pending_bytes += sum(sizes)
@@ -637,10 +831,16 @@ class AsyncBatchProcessor:
             if not acct.closed:
                 acct.staged -= len(events)
                 acct.exporting += len(events)
+        first = end = -1
+        if self.durable is not None:
+            seqs = self._pending_seqs[:n]
+            del self._pending_seqs[:n]
+            if seqs[0] >= 0 and seqs[-1] >= 0:
+                first, end = seqs[0], seqs[-1] + 1
         if not self._lanes:
             self._finish(_Batch(events, 0, nbytes))
             return
-        batch = _Batch(events, len(self._lanes), nbytes)
+        batch = _Batch(events, len(self._lanes), nbytes, first, end)
         for lane in self._lanes:
             lane.offer(batch)
 
@@ -681,8 +881,29 @@ class AsyncBatchProcessor:
             except TimeoutError:
                 pass
 
-    def lane_done(self, lane: _Lane, batch: _Batch, delivered: int, reason: str) -> None:
-        n = len(batch.events)
+    def lane_done(
+        self, lane: _Lane, batch: _Batch, delivered: int, reason: str, *, held: bool = True
+    ) -> None:
+        """``lane`` is finished with ``batch`` (or a copy of it read back from the spool).
+
+        ``held``: the lane held the events in memory until now (not parked).
+        """
+        ledger = batch.ledger
+        if batch is ledger and held:
+            ledger.holders -= 1
+            if ledger.holders <= 0 and ledger.pending > 1:
+                ledger.events = []  # the other lanes parked it: on disk only
+        if reason != "shutdown":
+            lane.settle(ledger)
+        if batch is not ledger:  # read back from disk: missing records were lost there
+            if ledger.count > batch.count and not reason:
+                reason = "spool_lost"
+            batch = ledger
+        if batch.replay:
+            if reason != "shutdown":
+                self.durable_replayed(batch.count, delivered)
+            return
+        n = batch.count
         acct = self.accounting
         with acct.lock:
             if not acct.closed:
@@ -700,8 +921,12 @@ class AsyncBatchProcessor:
         if batch.pending == 0:
             self._finish(batch)
 
+    def durable_replayed(self, count: int, delivered: int) -> None:
+        if self.durable is not None:
+            self.durable.replay_done(count, delivered)
+
     def _finish(self, batch: _Batch) -> None:
-        n = len(batch.events)
+        n = batch.count
         acct = self.accounting
         with acct.lock:
             if acct.closed:
@@ -712,7 +937,8 @@ class AsyncBatchProcessor:
                 acct.dropped[batch.fail_reason] += n - batch.delivered
 
     async def wait_idle(self) -> None:
-        """Wait until every lane has exported everything handed to it."""
+        """Wait until every lane has exported everything handed to it (and, with the
+        spool on, everything it parked or has to replay)."""
         for lane in self._lanes:
             await lane.idle.wait()
 

@@ -25,6 +25,7 @@ from fapilog._diagnostics import reporter
 from fapilog.config import Settings
 from fapilog.pipeline import _lifecycle
 from fapilog.pipeline._assembly import assemble, default_resource
+from fapilog.pipeline._durable import open_link
 from fapilog.pipeline._intake import Intake, _worker_local, in_worker_thread
 from fapilog.pipeline._shutdown import Companions, losses, report_loss
 from fapilog.pipeline._worker import Worker
@@ -92,6 +93,9 @@ class Pipeline:
         self.span_processor = parts.span_processor
         self.bound_processor = parts.bound_processor
         self.batch_options = parts.batch_options
+        #: The durable disk spool (``spool_dir``), or None: memory only. Opened here so
+        #: a directory another live process holds is a clear error at configure().
+        self.spool = open_link(settings)
         #: The caller side: what loggers, handlers and bridges hand their records to.
         self.intake = Intake(
             self,
@@ -150,6 +154,14 @@ class Pipeline:
         """
         reporter.reset()
         self.intake.reset()
+        if self.spool is not None:
+            # The parent holds the directory (and its lock): the child stays in memory.
+            self.spool = None
+            reporter.report(
+                f"spool_fork:{self._serial}",
+                "forked child: the spool directory belongs to the parent; this process "
+                "logs in memory only (configure it with a spool directory of its own)",
+            )
         self._worker = Worker(self)
         if "process.pid" in self.resource.attributes:
             self.resource = self.resource.merge(Resource({"process.pid": os.getpid()}))
@@ -250,7 +262,9 @@ class Pipeline:
             intake, worker = self.intake, self._worker
             leftover = len(intake.ring)
             intake.ring.clear()
-            lost = intake.acct.close_books("shutdown", leftover)
+            link = self.spool
+            spooled = link is not None and not link.degraded
+            lost = intake.acct.close_books("shutdown", leftover, spooled=spooled)
             worker.stopping = True
             worker.wake()
             intake.wake_waiters()
@@ -400,10 +414,11 @@ class Pipeline:
             for key, value in items:
                 protection[key] = protection.get(key, 0) + value
         stalled = self._worker.stalled
-        if not protection and stalled is None:
+        spool = None if self.spool is None else self.spool.info()
+        if not protection and stalled is None and spool is None:
             return snapshot
         return dataclasses.replace(
-            snapshot, protection=MappingProxyType(protection), stalled=stalled
+            snapshot, protection=MappingProxyType(protection), stalled=stalled, spool=spool
         )
 
     def _bad_counts(self, processor: Processor, exc: Exception) -> None:

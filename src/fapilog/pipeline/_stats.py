@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from fapilog.pipeline._durable import SpoolInfo
+
 __all__ = [
     "NOT_LOSS",
     "Accounting",
@@ -80,6 +82,12 @@ class PipelineStats:
     """The class name of the processor the worker has been stuck in for longer than
     :data:`~fapilog.pipeline._worker.STALL_SECONDS` (5 s), now; ``None`` normally.
     Nothing is processed meanwhile: callers are bounded by the overflow policy."""
+    spool: SpoolInfo | None = None
+    """The durable disk spool (``docs/durability.md``): replayed records of an earlier
+    process, possible duplicates, bytes on disk, ``degraded``; ``None`` when it is off.
+    Records replayed from an earlier process are counted here only, never in
+    ``emitted``; events left on disk at shutdown are counted as dropped ``spooled``
+    (not a loss: the next process on the directory delivers them)."""
 
     @property
     def dropped_total(self) -> int:
@@ -97,6 +105,7 @@ class PipelineStats:
             "queued": self.queued,
             "protection": dict(self.protection),
             "stalled": self.stalled,
+            "spool": None if self.spool is None else _spool_dict(self.spool),
             "exporters": {
                 name: {
                     "received": s.received,
@@ -111,6 +120,22 @@ class PipelineStats:
                 for name, s in self.exporters.items()
             },
         }
+
+
+def _spool_dict(info: SpoolInfo) -> dict[str, Any]:
+    return {
+        "directory": info.directory,
+        "degraded": info.degraded,
+        "replayed": info.replayed,
+        "replay_pending": info.replay_pending,
+        "replay_dropped": info.replay_dropped,
+        "possible_duplicates": info.possible_duplicates,
+        "bytes": info.bytes,
+        "segments": info.segments,
+        "corrupt": info.corrupt,
+        "dropped": dict(info.dropped),
+        "pending": dict(info.pending),
+    }
 
 
 class LaneCounters:
@@ -189,23 +214,28 @@ class Accounting:
                 counters = self.lanes[name] = LaneCounters()
             return counters
 
-    def close_books(self, reason: str, ring_leftover: int) -> int:
+    def close_books(self, reason: str, ring_leftover: int, *, spooled: bool = False) -> int:
         """Count everything still in flight as dropped and ignore later movements.
 
         Used when shutdown gives up: whatever a hung exporter still holds is lost.
-        Returns how many events were written off.
+        With ``spooled`` (the durable spool is on) what was staged or handed to the
+        exporters is on disk: it is counted as ``spooled`` instead, not lost.
+        Returns how many events were written off as lost.
         """
         with self.lock:
             if self.closed:
                 return 0
-            stuck = self.processing + self.staged + self.exporting
+            kept = self.staged + self.exporting if spooled else 0
+            stuck = self.processing + self.staged + self.exporting - kept
             self.taken += ring_leftover
             lost = stuck + ring_leftover
             if lost:
                 self.dropped[reason] += lost
+            if kept:
+                self.dropped["spooled"] += kept
             for lane in self.lanes.values():
                 if lane.in_flight:
-                    lane.dropped[reason] += lane.in_flight
+                    lane.dropped["spooled" if spooled else reason] += lane.in_flight
                     lane.in_flight = 0
             self.processing = self.staged = self.exporting = 0
             self.closed = True
@@ -230,9 +260,10 @@ class Accounting:
 #: Drop reasons that are decisions, not losses: a processor filtered the event out
 #: (``filtered``), the sampler left it out (``sampled``), the caller-side rate limiter
 #: held it back (``rate_limited``) or the de-duplicator collapsed it into a summary
-#: (``deduplicated``). They are counted in ``dropped`` (the accounting identity needs
+#: (``deduplicated``), or the event waits on disk for the next process on the spool
+#: directory (``spooled``). They are counted in ``dropped`` (the accounting identity needs
 #: them) but never reported as lost.
-NOT_LOSS = frozenset({"filtered", "sampled", "rate_limited", "deduplicated"})
+NOT_LOSS = frozenset({"filtered", "sampled", "rate_limited", "deduplicated", "spooled"})
 
 
 def loss_line(

@@ -32,6 +32,7 @@ from fapilog._diagnostics import reporter
 from fapilog._event import LogEvent
 from fapilog.pipeline import _lifecycle
 from fapilog.pipeline._batch import AsyncBatchProcessor, estimate_size
+from fapilog.pipeline._durable import SPOOL_FULL
 from fapilog.pipeline._intake import mark_worker_thread, resolve
 from fapilog.pipeline._materialize import materialize_batch
 from fapilog.processors._base import Processor as _ProcessorBase
@@ -169,7 +170,12 @@ class Worker:
                     f"start:{exporter.name}", f"exporter {exporter.name!r}: start failed: {exc!r}"
                 )
         options = self.pipeline.batch_options
-        batch = self.batch = AsyncBatchProcessor(exporters, options, self.intake.acct)
+        link = self.pipeline.spool
+        batch = self.batch = AsyncBatchProcessor(exporters, options, self.intake.acct, link)
+        if link is not None:
+            link.on_fail = batch.spool_failed
+            # Before new events: what an earlier process left on disk, per exporter.
+            batch.replay(link.register(batch.lane_names(), options.max_batch_size))
         batch.start()
         self.ready.set()
         idle = _MIN_IDLE
@@ -186,6 +192,8 @@ class Worker:
                 await asyncio.sleep(0)  # let the lanes run between chunks
                 continue
             polling = self.poll()  # idle: what pollers owe still leaves on time
+            if link is not None:
+                link.maybe_gc()
             if idle > _MIN_IDLE:  # nothing arrived for one whole poll: a burst ended
                 batch.end_burst()
             now = loop.time()
@@ -254,6 +262,9 @@ class Worker:
             events, sizes, failed = self._process(built, built_sizes, processors, drops, failed)
         else:
             events, sizes = built, built_sizes
+        first_seq = -1
+        if pipeline.spool is not None and events:
+            events, sizes, first_seq = self._spool(events, sizes, drops)
         with acct.lock:
             if acct.closed:
                 return taken
@@ -265,9 +276,26 @@ class Worker:
                 acct.dropped["processor_error"] += failed
         self._next_limit(sizes)
         if self.batch is not None:
-            self.batch.add(events, sizes)
+            self.batch.add(events, sizes, first_seq)
         self.poll()
         return taken
+
+    def _spool(
+        self, events: list[LogEvent], sizes: list[int], drops: dict[str, int]
+    ) -> tuple[list[LogEvent], list[int], int]:
+        """Append processed ``events`` to the spool (and fsync them, per its policy)
+        before they count as staged: the kept events, their sizes, the first's sequence.
+
+        Events the full spool refused (``spool_overflow=drop_newest``) are counted in
+        ``drops`` as ``spool_full``; a disk failure leaves every event in memory.
+        """
+        link = self.pipeline.spool
+        assert link is not None
+        first_seq, took = link.append(events)
+        if first_seq >= 0 and took < len(events):
+            drops[SPOOL_FULL] = drops.get(SPOOL_FULL, 0) + len(events) - took
+            events, sizes = events[:took], sizes[:took]
+        return events, sizes, first_seq
 
     def _process(
         self,
@@ -376,6 +404,9 @@ class Worker:
             events, sizes, failed = self._process(new, new_sizes, after, drops, 0)
         else:
             events, sizes = new, new_sizes
+        first_seq = -1
+        if self.pipeline.spool is not None and events:
+            events, sizes, first_seq = self._spool(events, sizes, drops)
         with acct.lock:
             if acct.closed:
                 return
@@ -386,7 +417,7 @@ class Worker:
             if failed:
                 acct.dropped["processor_error"] += failed
         if self.batch is not None:
-            self.batch.add(events, sizes)
+            self.batch.add(events, sizes, first_seq)
 
     def _told_once(self, what: str, processor: Processor, message: str) -> None:
         cls = type(processor)
@@ -475,6 +506,8 @@ class Worker:
         except TimeoutError:
             ok = False
         await batch.stop()
+        if self.pipeline.spool is not None:
+            self.pipeline.spool.close()  # what is left on disk waits for the next process
         for processor in self.pipeline.processors:
             try:
                 processor.shutdown()
