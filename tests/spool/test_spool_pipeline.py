@@ -85,8 +85,10 @@ class FakeSpool:
             self.disk.head += 1
         return _Result(first, len(events), {})
 
-    def read(self, exporter: str, max_events: int, max_bytes: int) -> list[tuple[int, Any]]:
-        start = self.disk.cursors[exporter]
+    def read(
+        self, exporter: str, max_events: int, max_bytes: int, *, start: int | None = None
+    ) -> list[tuple[int, Any]]:
+        start = self.disk.cursors[exporter] if start is None else start
         out = []
         for seq in range(start, self.disk.head):
             if seq in self.disk.records:
