@@ -203,7 +203,8 @@ class Settings(BaseSettings):
     spool_overflow: OverflowPolicy = "drop_oldest"
     """What a full spool does: ``drop_oldest`` (delete the oldest records),
     ``drop_newest`` (do not spool new events, counted as ``spool_full``) or ``block``
-    (treated as ``drop_newest`` in this release). Drops are counted."""
+    (the worker never waits on the disk: what does not fit is refused as
+    ``spool_full``). Drops are counted."""
 
     baggage_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """W3C baggage keys copied into attributes (``*`` for all)."""

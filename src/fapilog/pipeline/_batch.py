@@ -344,7 +344,11 @@ class _Lane:
         self._report(
             "shedding",
             f"{why}; it no longer holds up the pipeline: what does not fit its backlog "
-            "is dropped as export_backlog until it drains",
+            + (
+                "waits in the spool and is sent once it delivers"
+                if self.processor.durable_on()
+                else "is dropped as export_backlog until it drains"
+            ),
         )
 
     def _set_shedding(self, on: bool) -> None:

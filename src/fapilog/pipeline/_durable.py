@@ -159,21 +159,22 @@ class SpoolLink:
 
     # -- worker ------------------------------------------------------------------------------
 
-    def append(self, events: list[LogEvent]) -> tuple[int, int]:
-        """Spool ``events``: ``(first sequence, how many were taken)``.
+    def append(self, events: list[LogEvent]) -> tuple[int, int, int]:
+        """Spool ``events``: ``(first sequence, index of the first taken, how many)``.
 
-        The events taken are the first ones; the rest did not fit (drop_newest).
-        ``(-1, len(events))`` when the spool is off (degraded): memory only.
+        The events taken are ``events[start : start + count]``; the others did not fit
+        the full spool. ``(-1, 0, len(events))`` when the spool is off (degraded):
+        memory only, every event kept.
         """
         spool = self.spool
         if spool is None or not events:
-            return -1, len(events)
+            return -1, 0, len(events)
         try:
             result = spool.append(events)
         except OSError as exc:
             self.fail(exc)
-            return -1, len(events)
-        return int(result.first_seq), int(result.count)
+            return -1, 0, len(events)
+        return int(result.first_seq), int(getattr(result, "start", 0)), int(result.count)
 
     def read(self, exporter: str, first: int, end: int) -> list[tuple[int, LogEvent]] | None:
         """The records ``[first, end)`` for ``exporter`` (from its cursor); None: off."""
@@ -181,7 +182,7 @@ class SpoolLink:
         if spool is None:
             return None
         try:
-            records = spool.read(exporter, end - first, 1 << 62)
+            records = spool.read(exporter, end - first, 1 << 62, start=first)
         except OSError as exc:
             self.fail(exc)
             return None
@@ -270,14 +271,15 @@ class SpoolLink:
         extra: dict[str, Any] = {}
         if stats is not None:
             head = int(stats.head_seq)
+            owed = getattr(stats, "pending", None)
+            if owed is None:
+                owed = {name: max(0, head - int(seq)) for name, seq in stats.cursors.items()}
             extra = {
                 "bytes": int(stats.bytes),
                 "segments": int(stats.segments),
                 "corrupt": int(stats.corrupt),
                 "dropped": MappingProxyType(dict(stats.dropped)),
-                "pending": MappingProxyType(
-                    {name: max(0, head - int(seq)) for name, seq in stats.cursors.items()}
-                ),
+                "pending": MappingProxyType(dict(owed)),
             }
         return SpoolInfo(
             directory=self.directory,
@@ -310,11 +312,9 @@ def open_link(settings: Settings) -> SpoolLink | None:
             max_bytes=settings.spool_max_bytes,
             max_age_s=settings.spool_max_age_s,
             fsync=settings.spool_fsync,
-            # The spool never waits on the worker thread that also frees it: "block"
-            # refuses new events (counted spool_full) in this release.
-            overflow="drop_newest"
-            if settings.spool_overflow == "block"
-            else settings.spool_overflow,
+            # Appended without a timeout: the spool never waits on the worker thread
+            # that also frees it, so "block" refuses what does not fit (spool_full).
+            overflow=settings.spool_overflow,
         )
     except SpoolUnavailable as exc:
         link = SpoolLink(None, directory)

@@ -291,10 +291,10 @@ class Worker:
         """
         link = self.pipeline.spool
         assert link is not None
-        first_seq, took = link.append(events)
+        first_seq, start, took = link.append(events)
         if first_seq >= 0 and took < len(events):
             drops[SPOOL_FULL] = drops.get(SPOOL_FULL, 0) + len(events) - took
-            events, sizes = events[:took], sizes[:took]
+            events, sizes = events[start : start + took], sizes[start : start + took]
         return events, sizes, first_seq
 
     def _process(
