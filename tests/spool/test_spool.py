@@ -160,7 +160,7 @@ def test_second_process_is_refused_with_pid_and_fix(tmp_path: Path) -> None:
         assert f"pid {child.pid}" in message
         assert "its own" in message and "fapilog spool drain" in message
         assert info.value.fields == ("spool_dir",)
-        assert inspect(tmp_path)["owner_pid"] == child.pid
+        assert inspect(tmp_path)["lock"] == {"pid": child.pid, "alive": True}
         child.kill()  # a killed owner leaves no stale lock
         child.wait(10)
         Spool.open(tmp_path).close()

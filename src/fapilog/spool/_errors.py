@@ -25,16 +25,15 @@ class SpoolUnavailable(OSError):
     ``EACCES``, ``EROFS``...) when there is one. Nothing was half-written: a failed
     append leaves the segment as it was before the call (or, if even that failed, a
     torn tail that readers skip and count).
+
+    Built like an :class:`OSError`: ``SpoolUnavailable(errno, message)`` or
+    ``SpoolUnavailable(message)``.
     """
 
-    def __init__(self, message: str, *, errno: int | None = None) -> None:
-        if errno is None:
-            super().__init__(message)
-        else:
-            super().__init__(errno, message)
-
     def __str__(self) -> str:
+        if self.strerror is None:
+            return super().__str__()
         if self.errno is None:
-            return str(self.args[0])
+            return str(self.strerror)
         code = _errno.errorcode.get(self.errno, str(self.errno))
         return f"[{code}] {self.strerror}"

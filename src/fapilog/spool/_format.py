@@ -37,6 +37,7 @@ the next segment plays the part of the next good seq.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import struct
 from typing import TYPE_CHECKING, NamedTuple
@@ -58,6 +59,7 @@ __all__ = [
     "cursor_file_name",
     "exporter_from_file_name",
     "frame",
+    "listdir",
     "pack_header",
     "scan",
     "segment_name",
@@ -84,6 +86,12 @@ class Header(NamedTuple):
     created_ns: int
     first_seq: int
     writer: bytes
+
+
+def listdir(directory: str | os.PathLike[str]) -> list[os.DirEntry[str]]:
+    """The entries of ``directory`` (the scandir iterator closed at once)."""
+    with os.scandir(directory) as entries:
+        return list(entries)
 
 
 def segment_name(first_seq: int) -> str:

@@ -16,6 +16,9 @@ from fapilog.spool._format import (
     scan,
     unpack_header,
 )
+from fapilog.spool._format import (
+    listdir as _listdir,
+)
 from fapilog.spool._lock import LOCK_NAME, lock_holder
 
 __all__ = ["inspect"]
@@ -38,12 +41,14 @@ def inspect(directory: str | os.PathLike[str]) -> dict[str, Any]:
     written at that moment may show as a ``torn`` tail). Segments are read whole.
 
     Returns:
-        A JSON-serialisable dict: ``directory``, ``format_version``, ``owner_pid`` (pid
-        in ``LOCK``, or None) and ``owner_alive``, ``segments`` (per file: ``name``,
-        ``first_seq``, ``records`` (good ones), ``corrupt``, ``torn_tail``, ``bytes``,
-        ``writer``, ``created_ns``, ``mtime``, ``header_ok``), ``bytes``, ``records``,
-        ``corrupt``, ``oldest_seq``, ``head_seq``, ``exporters`` (per exporter:
-        ``next_seq`` and ``pending``).
+        A JSON-serialisable dict: ``directory``, ``format_version``, ``lock`` (None, or
+        ``{"pid", "alive"}`` from the pid in ``LOCK``: a clean close empties it),
+        ``segments`` (per file: ``name``, ``first_seq``, ``last_seq`` (last good record,
+        None if none), ``records`` (good ones), ``corrupt``, ``torn`` (damage at the
+        end), ``bytes``, ``header_ok``, ``version``, ``writer``, ``created_ns``,
+        ``mtime``), ``bytes``, ``records``, ``corrupt``, ``oldest_seq``, ``head_seq``,
+        ``cursors`` (per exporter: ``next_seq`` (None if unreadable), ``pending``,
+        ``cursor_ok``).
 
     Raises:
         FileNotFoundError: ``directory`` has no ``segments`` folder (not a spool).
@@ -53,7 +58,7 @@ def inspect(directory: str | os.PathLike[str]) -> dict[str, Any]:
     if not seg_dir.is_dir():
         raise FileNotFoundError(f"{root} is not a spool directory (no segments/ folder)")
     found: list[tuple[int, Path]] = []
-    for entry in os.scandir(seg_dir):
+    for entry in _listdir(seg_dir):
         match = SEGMENT_RE.fullmatch(entry.name)
         if match is not None:
             found.append((int(match.group(1)), Path(entry.path)))
@@ -98,7 +103,8 @@ def inspect(directory: str | os.PathLike[str]) -> dict[str, Any]:
                 "first_seq": first,
                 "records": good,
                 "corrupt": corrupt,
-                "torn_tail": torn,
+                "last_seq": last_seq if good else None,
+                "torn": torn,
                 "bytes": len(data),
                 "header_ok": header is not None,
                 "version": header.version if header is not None else None,
@@ -107,11 +113,11 @@ def inspect(directory: str | os.PathLike[str]) -> dict[str, Any]:
                 "mtime": mtime,
             }
         )
-    exporters: dict[str, dict[str, Any]] = {}
+    cursors_out: dict[str, dict[str, Any]] = {}
     cur_dir = root / "cursors"
     cursors: dict[str, int | None] = {}
     if cur_dir.is_dir():
-        for entry in os.scandir(cur_dir):
+        for entry in _listdir(cur_dir):
             name = exporter_from_file_name(entry.name)
             if name is None:
                 continue
@@ -127,7 +133,7 @@ def inspect(directory: str | os.PathLike[str]) -> dict[str, Any]:
     oldest = segments[0]["first_seq"] if segments else head
     for name, seq in sorted(cursors.items()):
         effective = oldest if seq is None else max(seq, oldest)
-        exporters[name] = {
+        cursors_out[name] = {
             "next_seq": seq,
             "pending": max(head - effective, 0),
             "cursor_ok": seq is not None,
@@ -136,13 +142,12 @@ def inspect(directory: str | os.PathLike[str]) -> dict[str, Any]:
     return {
         "directory": str(root.absolute()),
         "format_version": FORMAT_VERSION,
-        "owner_pid": pid,
-        "owner_alive": _alive(pid) if pid is not None else False,
+        "lock": None if pid is None else {"pid": pid, "alive": _alive(pid)},
         "segments": segments,
         "bytes": sum(s["bytes"] for s in segments),
         "records": sum(s["records"] for s in segments),
         "corrupt": sum(s["corrupt"] for s in segments),
         "oldest_seq": oldest,
         "head_seq": head,
-        "exporters": exporters,
+        "cursors": cursors_out,
     }

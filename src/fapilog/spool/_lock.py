@@ -65,9 +65,9 @@ class DirLock:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | _CLOEXEC, 0o600)
         except OSError as exc:
             raise SpoolUnavailable(
+                exc.errno,
                 f"cannot create the spool lock {path}: {exc.strerror}; the spool directory "
                 "must be writable by this process",
-                errno=exc.errno,
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -86,9 +86,9 @@ class DirLock:
                     fields=("spool_dir",),
                 ) from None
             raise SpoolUnavailable(
+                exc.errno,
                 f"cannot lock the spool directory {directory}: {exc.strerror}; keep the "
                 "spool on a local file system that supports flock",
-                errno=exc.errno,
             ) from None
         try:
             os.ftruncate(fd, 0)

@@ -32,6 +32,9 @@ from fapilog.spool._format import (
     segment_name,
     unpack_header,
 )
+from fapilog.spool._format import (
+    listdir as _listdir,
+)
 from fapilog.spool._lock import DirLock
 
 if TYPE_CHECKING:
@@ -146,7 +149,7 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _unavailable(what: str, path: Path, exc: OSError) -> SpoolUnavailable:
-    return SpoolUnavailable(f"{what} {path}: {exc.strerror or exc}", errno=exc.errno)
+    return SpoolUnavailable(exc.errno, f"{what} {path}: {exc.strerror or exc}")
 
 
 class Spool:
@@ -309,7 +312,7 @@ class Spool:
     def _recover(self) -> None:
         """Load segments and cursors left in the directory; find the head."""
         segs: list[_Seg] = []
-        for entry in os.scandir(self._seg_dir):
+        for entry in _listdir(self._seg_dir):
             match = SEGMENT_RE.fullmatch(entry.name)
             if match is None:
                 continue
@@ -338,7 +341,7 @@ class Spool:
                 for region in scan(buf, HEADER_SIZE, last.size):
                     if region.seq >= 0:
                         head = max(head, region.seq + 1)
-        for entry in os.scandir(self._cur_dir):
+        for entry in _listdir(self._cur_dir):
             if entry.name.endswith(".tmp"):
                 try:
                     os.unlink(entry.path)
