@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -91,14 +92,21 @@ def find_python(version: str) -> str | None:
     return None
 
 
-def other_pythons(args: list[str]) -> int:
-    """Run the suite (without the user-install tests) on every other supported CPython.
+#: What the suite leaves out on the other interpreters and the oldest dependencies: the
+#: user-install tests (they install from wheels, not from these environments) and the
+#: slow end-to-end tests marked ``once`` (interpreter-agnostic; the main run has them).
+EXTRA_MARKERS = "not user_install and not once"
 
-    Each gets its own ``.venv-py3.X`` synced from the lock file. A missing interpreter
-    is skipped with a note, or fails when ``FAPILOG_REQUIRE_ALL_PYTHONS=1`` (CI).
+
+def other_pythons() -> list[tuple[str, list[str]]] | None:
+    """Sync ``.venv-py3.X`` for every other supported CPython; their test commands.
+
+    A missing interpreter is skipped with a note, or is an error (None) when
+    ``FAPILOG_REQUIRE_ALL_PYTHONS=1`` (CI).
     """
     uv = str(_uv())
     current = f"{sys.version_info.major}.{sys.version_info.minor}"
+    runs: list[tuple[str, list[str]]] = []
     for version in PYTHONS:
         if version == current:
             continue
@@ -106,36 +114,29 @@ def other_pythons(args: list[str]) -> int:
         if python is None:
             if os.environ.get("FAPILOG_REQUIRE_ALL_PYTHONS") == "1":
                 print(f"dev.py: Python {version} is required but not found", flush=True)
-                return 1
+                return None
             print(f"dev.py: Python {version} not found; skipped", flush=True)
             continue
         target = ROOT / f".venv-py{version}"
         env = {**_env(), "UV_PROJECT_ENVIRONMENT": str(target)}
-        print(f"dev.py: the test suite on Python {version} ({python})", flush=True)
+        print(f"dev.py: syncing {target.name} ({python})", flush=True)
         subprocess.run(
             [uv, "sync", "--all-packages", "--locked", "--quiet", "--python", python],
             cwd=ROOT,
             env=env,
             check=True,
         )
-        rc = subprocess.run(
-            [
-                str(target / BIN / "python"),
-                "-m",
-                "pytest",
-                "-m",
-                "not user_install and not once",
-                *args,
-            ],
-            cwd=ROOT,
-        ).returncode
-        if rc:
-            return rc
-    return 0
+        runs.append(
+            (
+                f"the test suite on Python {version}",
+                [str(target / BIN / "python"), "-m", "pytest", "-m", EXTRA_MARKERS],
+            )
+        )
+    return runs
 
 
-def compat(args: list[str]) -> int:
-    """Run the test suite in ``.venv-oldest`` against the oldest supported dependencies.
+def oldest() -> tuple[str, list[str]]:
+    """Prepare ``.venv-oldest`` with the oldest supported dependencies; its test command.
 
     The pins are in ``compat/oldest.txt``: the lower bounds pyproject.toml declares
     (OpenTelemetry, pydantic, pydantic-settings, orjson, httpx, grpcio), so what is
@@ -160,9 +161,53 @@ def compat(args: list[str]) -> int:
         "('opentelemetry-sdk', 'pydantic', 'pydantic-settings', 'orjson', 'httpx', 'grpcio')))"
     )
     subprocess.run([str(python), "-c", show], check=True)
-    return subprocess.run(
-        [str(python), "-m", "pytest", "-m", "not user_install and not once", *args], cwd=ROOT
-    ).returncode
+    return (
+        "the test suite against the oldest supported dependencies",
+        [str(python), "-m", "pytest", "-m", EXTRA_MARKERS],
+    )
+
+
+def compat(args: list[str]) -> int:
+    """Run the test suite in ``.venv-oldest`` against the oldest supported dependencies."""
+    _, argv = oldest()
+    return subprocess.run([*argv, *args], cwd=ROOT).returncode
+
+
+def run_parallel(runs: list[tuple[str, list[str]]], jobs: int) -> int:
+    """Run test commands ``jobs`` at a time, each into its own log; 0 if all passed.
+
+    The suites mostly wait (on collectors, subprocesses, timeouts): on two cores two of
+    them take little longer than one. Each log is printed whole when its run ends, so
+    the output reads as if they ran one after the other.
+    """
+    logs = ROOT / ".test-logs"
+    logs.mkdir(exist_ok=True)
+    pending = list(runs)
+    running: list[tuple[str, subprocess.Popen[bytes], Path, float]] = []
+    failed: list[str] = []
+    while pending or running:
+        while pending and len(running) < jobs:
+            name, argv = pending.pop(0)
+            log = logs / (name.replace(" ", "-").replace("/", "-") + ".log")
+            print(f"dev.py: {name} (started; log {log.relative_to(ROOT)})", flush=True)
+            with log.open("wb") as out:
+                proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            running.append((name, proc, log, time.monotonic()))
+        time.sleep(0.5)
+        for item in list(running):
+            name, proc, log, started = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            seconds = time.monotonic() - started
+            print(f"dev.py: ---- {name}: exit {proc.returncode} in {seconds:.0f} s ----")
+            sys.stdout.write(log.read_text(errors="replace"))
+            sys.stdout.flush()
+            if proc.returncode:
+                failed.append(name)
+    for name in failed:
+        print(f"dev.py: FAILED: {name}", flush=True)
+    return 1 if failed else 0
 
 
 #: The docs site, built with --strict: a broken link, anchor or API reference fails it.
@@ -197,11 +242,12 @@ def main(argv: list[str]) -> int:
         rc = _run("pytest", *rest)
         if rc or rest:  # with arguments: a quick run on this interpreter only
             return rc
-        rc = other_pythons([])
-        if rc:
-            return rc
-        print("dev.py: the test suite against the oldest supported dependencies", flush=True)
-        return compat([])
+        runs = other_pythons()
+        if runs is None:
+            return 1
+        runs.append(oldest())
+        jobs = int(os.environ.get("FAPILOG_TEST_JOBS", "2"))
+        return run_parallel(runs, max(1, jobs))
     if task == "cross-service":
         sync()
         return _run("python", "examples/cross_service/run.py", *rest)

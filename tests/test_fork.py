@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+import fapilog
 from fapilog import Pipeline
 from support import AppendFileExporter, GatedExporter
 
@@ -77,3 +81,47 @@ def test_fork_while_an_export_is_in_progress_leaves_a_working_child(tmp_path: Pa
     assert os.waitstatus_to_exitcode(status) == 0
     assert pipeline.shutdown(timeout=5)
     assert sorted(out.read_text().splitlines()) == ["child", "parent"]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_fork_while_another_thread_registers_a_logger_leaves_a_working_child() -> None:
+    """The per-logger level registry's lock, held by another thread at the fork (a
+    request handler binding a logger), must not be held for ever in the child."""
+    from fapilog import _levels
+
+    pipeline = Pipeline(exporters=["memory"])
+    holding, release = threading.Event(), threading.Event()
+
+    def handler() -> None:
+        with _levels._lock:  # as inside Logger.bind() / get_logger()
+            holding.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=handler)
+    thread.start()
+    assert holding.wait(5)
+    threading.Timer(0.2, release.set).start()  # the fork waits for the registry
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            child = pipeline.get_logger("child").bind(request="r1")
+            child.info("bound in the child")
+            fapilog.set_level("child", "DEBUG")
+        except BaseException:
+            code = 4
+        finally:
+            os._exit(code)
+    thread.join(5)
+    deadline = time.monotonic() + 10
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    if not done:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    pipeline.shutdown(timeout=5)
+    assert done, "the child hung on the level registry's lock"
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
 
-from fapilog import LogEvent, Pipeline, Processor
+from fapilog import Exporter, ExportResult, LogEvent, Pipeline, Processor
 from fapilog._diagnostics import reporter
 from fapilog.pipeline import _worker
 from fapilog.pipeline._worker import keeps_size
@@ -165,3 +165,59 @@ def test_a_blocking_processor_is_reported_and_bounds_hold(
         assert loss and "stuck in processor _Blocking.on_emit" in loss[0]
     finally:
         blocking.release.set()
+
+
+class _SyncBlockingExporter(Exporter):
+    """Blocks the worker's event loop with a synchronous wait inside async export()."""
+
+    name = "sync-blocker"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    async def export(self, batch: Sequence[LogEvent]) -> ExportResult:
+        self.entered.set()
+        self.release.wait(30)  # a blocking call where an await belongs
+        return ExportResult.success()
+
+
+def test_an_exporter_blocking_the_event_loop_is_named_and_bounds_hold(
+    reports: _Reports, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A synchronous call in export() stops the whole loop: it cannot be interrupted,
+    but the watchdog names the exporter once, stats() shows it, callers stay bounded
+    and the stall clears when the call returns."""
+    monkeypatch.setattr(_worker, "STALL_SECONDS", 0.3)
+    blocker = _SyncBlockingExporter()
+    pipeline = Pipeline(
+        exporters=[blocker],
+        overflow="block",
+        block_timeout_ms=50,
+        max_queue_size=5,
+        max_export_batch_size=5,
+        schedule_delay_ms=5,
+    )
+    try:
+        log = pipeline.get_logger("t")
+        log.info("first")
+        assert blocker.entered.wait(10)
+        slowest = 0.0
+        for i in range(15):
+            start = time.monotonic()
+            log.info("more", i=i)
+            slowest = max(slowest, time.monotonic() - start)
+        assert slowest < 0.05 + 0.5  # block_timeout_ms, plus scheduling slack
+        (line,) = reports.wait_for("exporter_blocking:sync-blocker", 10)
+        assert "'sync-blocker' has blocked pipeline" in line
+        assert "_SyncBlockingExporter.export" in line and "asyncio.to_thread" in line
+        assert pipeline.stats().stalled == "_SyncBlockingExporter"
+        blocker.release.set()
+        deadline = time.monotonic() + 10
+        while pipeline.stats().stalled is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pipeline.stats().stalled is None  # the loop runs again
+    finally:
+        blocker.release.set()
+        pipeline.shutdown(timeout=5)
+    assert len(reports.keyed("exporter_blocking:")) == 1  # once per class

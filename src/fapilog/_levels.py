@@ -54,6 +54,21 @@ LIMITED = 1 << 8
 ROOT_NAMES = frozenset({"", "*"})
 
 _lock = threading.RLock()
+
+
+def _after_fork_in_child() -> None:
+    # Taken before the fork (below), so the registry was not mid-update; the child's
+    # only thread gets a fresh lock rather than one the parent's threads may hold.
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=lambda: _lock.acquire(),
+        after_in_parent=lambda: _lock.release(),
+        after_in_child=_after_fork_in_child,
+    )
 #: Runtime rules: logger name (or prefix) -> severity number; "" is the root.
 _overrides: dict[str, int] = {}
 #: Every live Logger (weakly): their thresholds follow the rules.

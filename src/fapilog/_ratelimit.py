@@ -282,6 +282,7 @@ class RateLimits:
 
     def reset(self) -> None:
         """Forget every bucket and count (a forked child starts its books at zero)."""
+        self._lock = threading.Lock()  # another thread may have held it at the fork
         for limiter in list(self._limiters.values()):
             limiter.clear()
             limiter.summarized = limiter.summaries = limiter.evicted = 0

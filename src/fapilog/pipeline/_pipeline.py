@@ -280,7 +280,7 @@ class Pipeline:
                 exporters=self.exporters,
                 acct=intake.acct,
                 byte_limited=intake.limit < intake.max_queue,
-                stalled=worker.stalled,
+                stalled=worker.stalled_at,
             )
             return self._shutdown_result
 

@@ -100,13 +100,13 @@ def _loss_fixes(settings: Settings, *, byte_limited: bool, stalled: str | None) 
     if byte_limited:  # the byte bound, not the count, is what filled
         full += f"; with events this large, raise max_queue_bytes ({s.max_queue_bytes})"
     if stalled:
-        full = f"the worker is stuck in processor {stalled}.on_emit; " + full
+        full = f"the worker is stuck in {stalled}; " + full
     shutdown = (
         f"undelivered when shutdown_timeout_ms ({s.shutdown_timeout_ms}) ran out: "
         "raise it if the destination is just slow"
     )
     if stalled:
-        shutdown = f"the worker is stuck in processor {stalled}.on_emit; " + shutdown
+        shutdown = f"the worker is stuck in {stalled}; " + shutdown
     return {
         "queue_full": full,
         "export_backlog": (

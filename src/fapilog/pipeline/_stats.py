@@ -80,8 +80,10 @@ class PipelineStats:
     ``counts()`` is merged in, third-party ones too."""
     stalled: str | None = None
     """The class name of the processor the worker has been stuck in for longer than
-    :data:`~fapilog.pipeline._worker.STALL_SECONDS` (5 s), now; ``None`` normally.
-    Nothing is processed meanwhile: callers are bounded by the overflow policy."""
+    :data:`~fapilog.pipeline._worker.STALL_SECONDS` (5 s), or of the exporter whose
+    synchronous call has blocked the worker's event loop that long, now; ``None``
+    normally. Nothing is processed meanwhile: callers are bounded by the overflow
+    policy."""
     spool: SpoolInfo | None = None
     """The durable disk spool (``docs/durability.md``): replayed records of an earlier
     process, possible duplicates, bytes on disk, ``degraded``; ``None`` when it is off.

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from fapilog._blocking import DaemonExecutor
 from fapilog._diagnostics import reporter
 from fapilog._event import LogEvent
+from fapilog.exporters._base import Exporter
 from fapilog.pipeline import _lifecycle
 from fapilog.pipeline._batch import AsyncBatchProcessor, estimate_size
 from fapilog.pipeline._durable import SPOOL_FULL
@@ -53,9 +55,12 @@ _MAX_IDLE = 0.05
 #: schedule_delay does not spin the worker).
 _MIN_POLL = 0.005
 
-#: Seconds the worker may spend inside one processor call before the watchdog reports
-#: the processor as stalled (and ``stats().stalled`` names it).
+#: Seconds the worker may spend inside one processor call, or its event loop without
+#: running a callback (an exporter blocking it), before the watchdog reports the stall
+#: (and ``stats().stalled`` names the processor or exporter class).
 STALL_SECONDS = 5.0
+#: How often the worker's event loop notes that it runs (see Worker._beat).
+_BEAT_SECONDS = 0.25
 
 
 def keeps_size(processor: Processor) -> bool:
@@ -110,8 +115,12 @@ class Worker:
         self.in_processor: Processor | None = None
         self.in_event: LogEvent | None = None
         self._seen: tuple[Processor, LogEvent | None, float] | None = None
-        #: The class name of the processor the worker is stuck in now, if any.
+        #: The class name of the processor (or exporter) the worker is stuck in now.
         self.stalled: str | None = None
+        #: Where it is stuck, for the loss line: "processor X.on_emit" and the like.
+        self.stalled_at: str | None = None
+        #: When the worker's event loop last ran a callback (see :meth:`_beat`).
+        self.beat = 0.0
         self._told: set[tuple[str, type]] = set()
 
     # -- thread ----------------------------------------------------------------------------
@@ -169,6 +178,7 @@ class Worker:
                 reporter.report(
                     f"start:{exporter.name}", f"exporter {exporter.name!r}: start failed: {exc!r}"
                 )
+        self._beat()
         options = self.pipeline.batch_options
         link = self.pipeline.spool
         batch = self.batch = AsyncBatchProcessor(exporters, options, self.intake.acct, link)
@@ -204,6 +214,13 @@ class Worker:
                 wait = min(wait, max(options.schedule_delay, _MIN_POLL))
             await self._sleep(wait)
             idle = min(idle * 2, _MAX_IDLE)
+
+    def _beat(self) -> None:
+        """Note that the event loop runs callbacks; again in a moment (see check_stall)."""
+        self.beat = time.monotonic()
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_later(_BEAT_SECONDS, self._beat)
 
     async def _sleep(self, seconds: float) -> None:
         loop = asyncio.get_running_loop()
@@ -445,20 +462,22 @@ class Worker:
         self._drain_limit = max(1, min(_DRAIN_CHUNK, int(share // max(largest, 1.0))))
 
     def check_stall(self, now: float) -> None:
-        """Note (and report once per class) a processor call longer than STALL_SECONDS."""
+        """Note (and report once per class) a processor call longer than STALL_SECONDS,
+        or an event loop that ran no callback for that long (a blocking exporter)."""
         processor, event = self.in_processor, self.in_event
         seen = self._seen
         if processor is None:
             self._seen = None
-            self.stalled = None
+            self._check_loop(now)
             return
         if seen is None or seen[0] is not processor or seen[1] is not event:
             self._seen = (processor, event, now)
-            self.stalled = None
+            self._clear_stall()
             return
         if self.stalled is None and now - seen[2] >= STALL_SECONDS:
             cls = type(processor)
             self.stalled = cls.__qualname__
+            self.stalled_at = f"processor {cls.__qualname__}.on_emit"
             if ("stall", cls) not in self._told:
                 self._told.add(("stall", cls))
                 reporter.report(
@@ -467,6 +486,42 @@ class Worker:
                     f"{now - seen[2]:.0f} s; pipeline #{self.pipeline._serial} processes "
                     "nothing meanwhile (callers are bounded by the overflow policy)",
                 )
+
+    def _clear_stall(self) -> None:
+        self.stalled = None
+        self.stalled_at = None
+
+    def _check_loop(self, now: float) -> None:
+        """An event loop that ran no callback for STALL_SECONDS is blocked by a
+        synchronous call: name the exporter whose code it is in (once per class)."""
+        thread = self.thread
+        if (
+            not self.beat
+            or now - self.beat < STALL_SECONDS
+            or self.stopping
+            or thread is None
+            or not thread.is_alive()
+        ):
+            self._clear_stall()
+            return
+        if self.stalled is not None:
+            return
+        exporter = _blocking_exporter(thread)
+        if exporter is None:
+            return
+        cls = type(exporter)
+        name = getattr(exporter, "name", cls.__qualname__)
+        self.stalled = cls.__qualname__
+        self.stalled_at = f"exporter {name!r} ({cls.__qualname__}.export)"
+        if ("loop", cls) not in self._told:
+            self._told.add(("loop", cls))
+            reporter.report(
+                f"exporter_blocking:{name}",
+                f"exporter {name!r} has blocked pipeline #{self.pipeline._serial}'s event "
+                f"loop for {now - self.beat:.0f} s with a synchronous call in "
+                f"{cls.__qualname__}.export (run blocking work with asyncio.to_thread); "
+                "nothing is delivered meanwhile (callers are bounded by the overflow policy)",
+            )
 
     # -- flush and shutdown (on the worker's loop) -------------------------------------------
 
@@ -525,6 +580,19 @@ class Worker:
                 )
         self.stopping = True
         return ok
+
+
+def _blocking_exporter(thread: threading.Thread) -> Exporter | None:
+    """The exporter whose code ``thread`` is running now (innermost first), if any."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    depth = 0
+    while frame is not None and depth < 200:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, Exporter):
+            return owner
+        frame = frame.f_back
+        depth += 1
+    return None
 
 
 class _Watchdog:
