@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -259,6 +260,37 @@ def test_drain_that_cannot_deliver_exits_1_with_counts_and_keeps_the_records(
 
     code, out, _ = _cli(capsys, "spool", "inspect", str(directory), "--json")
     assert json.loads(out)["cursors"]["flaky"]["pending"] == 20
+
+
+def test_drain_never_expires_records_older_than_the_default_max_age(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    flaky: None,
+) -> None:
+    """A directory left behind for longer than ``spool_max_age_s`` (7 days by default)
+    is still drained whole, also by a second drain after one that could not deliver."""
+    monkeypatch.setenv("FAPILOG_TEST_FLAKY", "failure")
+    directory = tmp_path / "spool"
+    _write(directory, 2)
+    eight_days_ago = time.time() - 8 * 86400
+    for segment in _segments(directory):
+        os.utime(segment, (eight_days_ago, eight_days_ago))
+
+    code, out, _ = _cli(capsys, "spool", "drain", str(directory), "--exporters", "flaky")
+    assert code == 1
+    assert "flaky: 0 delivered, 20 pending" in out
+    code, out, _ = _cli(capsys, "spool", "inspect", str(directory), "--json")
+    info = json.loads(out)
+    assert sum(s["records"] for s in info["segments"]) == 20  # nothing expired meanwhile
+    assert info["cursors"]["flaky"]["pending"] == 20
+
+    delivered = tmp_path / "delivered.jsonl"
+    monkeypatch.setenv("FAPILOG_FILE_PATH", str(delivered))
+    code, out, err = _cli(capsys, "spool", "drain", str(directory), "--exporters", "file")
+    assert code == 0, out + err
+    assert "file: 20 delivered, 0 pending" in out
+    assert _bodies(delivered) == [f"event {i}" for i in range(20)]
 
 
 def test_drain_without_named_exporters_says_how_to_name_them(

@@ -7,7 +7,9 @@
   through the exporters named by ``--exporters`` or by the settings
   (``FAPILOG_EXPORTERS`` / ``OTEL_LOGS_EXPORTER`` and their options from the
   environment), advancing each exporter's cursor after every delivered batch, then
-  exits: 0 when nothing is left pending for those exporters, 1 otherwise.
+  exits: 0 when nothing is left pending for those exporters, 1 otherwise. A drain
+  never expires records by age (:data:`DRAIN_MAX_AGE_S`): what it leaves pending is
+  still there for the next drain.
 
 See ``docs/durability.md`` (operations) and ``docs/cli.md``.
 """
@@ -35,6 +37,11 @@ __all__ = ["add_parser", "run"]
 
 #: Exit codes: everything delivered / something left pending / could not start.
 OK, PENDING, USAGE = 0, 1, 2
+
+#: The age bound a drain opens the spool with: a thousand years, so nothing expires
+#: while draining. A directory left behind is often older than the application's own
+#: ``spool_max_age_s`` (7 days by default), and a drain is asked to deliver what it holds.
+DRAIN_MAX_AGE_S = 1000 * 365 * 86400.0
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -223,7 +230,7 @@ def _drain(args: argparse.Namespace) -> int:
     if not exporters:
         return _error("drain", "no exporter to deliver through (the exporters are 'none')")
     try:
-        spool = Spool.open(directory)
+        spool = Spool.open(directory, max_age_s=DRAIN_MAX_AGE_S)
     except SpoolLockedError as exc:
         return _error(
             "drain",
