@@ -88,6 +88,7 @@ def test_api_page_shows_the_public_functions_with_signatures(site: Path) -> None
         "fapilog.testing.conformance",
         "fapilog.plugin",
         "fapilog.alerting",
+        "fapilog.spool",
         "fapilog_exporter_splunk",
         "fapilog_exporter_elasticsearch",
         "fapilog_exporter_siem",
