@@ -136,9 +136,6 @@ def _inspect(args: argparse.Namespace) -> int:
 def _inspect_lines(directory: Path, info: Mapping[str, Any]) -> list[str]:
     segments: list[Mapping[str, Any]] = list(info.get("segments") or [])
     lines = [f"spool {directory}"]
-    spool_id = info.get("spool_id")
-    if spool_id:
-        lines[0] += f" (id {spool_id})"
     lock = info.get("lock")
     if lock:
         pid = lock.get("pid")
