@@ -13,9 +13,13 @@ Durability policies (``fsync``), and exactly what each guarantees:
   returns (and a new segment file and its directory entry are synced when created).
   **An event whose append returned is on disk**: it survives a crash of the process
   (SIGKILL, OOM kill) and of the machine (power loss, kernel panic), as far as the
-  storage honours flushes. Cursors are written to a temporary file, fsynced, renamed
-  over the old one and the directory fsynced, so after any crash at most the batch
-  being exported when it happened is delivered again.
+  storage honours flushes. A commit writes the cursor to a temporary file and renames
+  it over the old one, so after a crash of the process at most the batch being
+  exported when it happened is delivered again. The cursor file and its directory
+  are fsynced at most every ``CURSOR_SYNC_S`` (1 s) per exporter, and by
+  :meth:`~Spool.gc` and :meth:`~Spool.close` (an fsync per batch would cost more than
+  the append itself): after a crash of the machine, the records delivered in the
+  last second before it may be delivered again too (duplicates, never a loss).
 * ``"interval"``: appends do not sync; a background thread fdatasyncs the active
   segment every ``fsync_interval_s`` (and a segment is synced when it is closed).
   An event whose append returned survives a **process** crash (the kernel holds it);

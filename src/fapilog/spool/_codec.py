@@ -134,15 +134,44 @@ def _dumps(obj: Any) -> bytes:
     return orjson.dumps(obj)
 
 
+def _plain_attrs(mapping: Mapping[Any, Any]) -> bool:
+    """:func:`_plain` for every value of ``mapping`` (its keys are checked on output).
+
+    The common values (str, int, bool, a finite float) are tested inline: this runs
+    once per spooled event.
+    """
+    for value in mapping.values():
+        cls = type(value)
+        if cls is str or cls is int or cls is bool:
+            continue
+        if cls is float:
+            if value - value == 0.0:  # finite (inf - inf and nan - nan are nan)
+                continue
+            return False
+        if value is None or _plain(value):
+            continue
+        return False
+    return True
+
+
+_STR_OR_NONE = (str, type(None))
+
+
 class _Encoder:
     """Encodes events; remembers the bytes of recent resources and scopes."""
 
-    __slots__ = ("_resources", "_scopes")
+    __slots__ = ("_last", "_resources", "_scopes")
 
     def __init__(self) -> None:
         # id -> (object, bytes): the object is kept so its id cannot be reused.
         self._resources: dict[int, tuple[Resource, bytes]] = {}
         self._scopes: dict[int, tuple[InstrumentationScope | None, bytes]] = {}
+        # The last (resource, scope, first two lines + b"\n"): a batch mostly shares one.
+        self._last: tuple[Resource | None, InstrumentationScope | None, bytes] = (
+            None,
+            None,
+            b"",
+        )
 
     def _resource(self, resource: Resource) -> bytes:
         hit = self._resources.get(id(resource))
@@ -177,22 +206,32 @@ class _Encoder:
         return data
 
     def encode(self, event: LogEvent) -> bytes:
-        head = self._resource(event.resource) + b"\n" + self._scope(event.instrumentation_scope)
+        resource, scope = event.resource, event.instrumentation_scope
+        last_resource, last_scope, head = self._last
+        if resource is not last_resource or scope is not last_scope:
+            head = self._resource(resource) + b"\n" + self._scope(scope) + b"\n"
+            self._last = (resource, scope, head)
         body = event.body
         attributes = event.attributes
         data: bytes | None = None
         if (
             _plain(body)
-            and _plain_map(attributes)
-            and type(event.severity_text) in (str, type(None))
-            and type(event.event_name) in (str, type(None))
+            and _plain_attrs(attributes)
+            and type(event.severity_text) in _STR_OR_NONE
+            and type(event.event_name) in _STR_OR_NONE
         ):
+            trace_id: Any = event.trace_id
+            tags = 0
+            if type(trace_id) is int and trace_id > _U64_MAX:
+                # A 128-bit trace id: tagged as the slow path below would tag it.
+                trace_id = {_TAG + "i": str(trace_id)}
+                tags = 1
             try:
                 data = _dumps(
                     [
                         event.timestamp,
                         event.observed_timestamp,
-                        event.trace_id,
+                        trace_id,
                         event.span_id,
                         event.trace_flags,
                         event.severity_text,
@@ -202,8 +241,13 @@ class _Encoder:
                         event.event_name,
                     ]
                 )
-            except orjson.JSONEncodeError:
-                data = None  # an out-of-range int or a lone surrogate: tag below
+            except TypeError:  # JSONEncodeError: an out-of-range int, a lone surrogate,
+                data = None  # a key that is not a str: tag below
+            else:
+                # Any other tag mark comes from a string that starts with NUL: a map
+                # key that would read back as a tag (or a harmless value); tag below.
+                if data.count(_TAG_MARK) != tags:
+                    data = None
         if data is None:
             data = _dumps(
                 [
@@ -219,7 +263,7 @@ class _Encoder:
                     _tagged(event.event_name),
                 ]
             )
-        return head + b"\n" + data
+        return head + data
 
 
 # -- decoding ---------------------------------------------------------------------------

@@ -6,14 +6,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from fapilog.spool._format import (
     FORMAT_VERSION,
     HEADER_SIZE,
     SEGMENT_RE,
     exporter_from_file_name,
     scan,
+    unpack_cursor,
     unpack_header,
 )
 from fapilog.spool._format import (
@@ -122,10 +121,8 @@ def inspect(directory: str | os.PathLike[str]) -> dict[str, Any]:
             if name is None:
                 continue
             try:
-                info = orjson.loads(Path(entry.path).read_bytes())
-                seq = info["next_seq"]
-                cursors[name] = seq if type(seq) is int and seq >= 0 else None
-            except (OSError, ValueError, KeyError, TypeError):
+                cursors[name] = unpack_cursor(Path(entry.path).read_bytes(), name)
+            except OSError:
                 cursors[name] = None
     known = [s for s in cursors.values() if s is not None]
     if known:

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
-import orjson
-
 from fapilog.errors import ConfigError
 from fapilog.spool._codec import RECORD_ID, _Decoder, _Encoder
 from fapilog.spool._errors import SpoolUnavailable
@@ -26,10 +24,12 @@ from fapilog.spool._format import (
     SEGMENT_RE,
     cursor_file_name,
     exporter_from_file_name,
-    frame,
+    frames,
+    pack_cursor,
     pack_header,
     scan,
     segment_name,
+    unpack_cursor,
     unpack_header,
 )
 from fapilog.spool._format import (
@@ -55,6 +55,13 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _MAPS_MAX = 4
 _live: weakref.WeakSet[Spool] = weakref.WeakSet()
 _fdatasync = getattr(os, "fdatasync", os.fsync)
+
+CURSOR_SYNC_S = 1.0
+"""With ``fsync="batch"``: the longest a cursor goes without an fsync while it moves.
+
+A commit always renames the new cursor into place (safe against a crash of the
+process); fsyncing the file and the directory costs milliseconds, so it is done at
+most this often per exporter (and at :meth:`Spool.gc` and :meth:`Spool.close`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +204,9 @@ class Spool:
         self._bytes = 0
         self._cursors: dict[str, int] = {}
         self._unsaved: set[str] = set()
+        self._unsynced: set[str] = set()  # written, not yet fsynced (fsync="batch")
+        self._cursor_fds: dict[str, int] = {}  # exporter -> its open cursor file
+        self._cursor_due: dict[str, float] = {}  # exporter -> monotonic time of next fsync
         self._corrupt = 0
         self._corrupt_seen: set[tuple[int, int]] = set()
         self._dropped: Counter[str] = Counter()
@@ -365,12 +375,11 @@ class Spool:
 
     def _load_cursor(self, path: Path, name: str) -> int:
         try:
-            info = orjson.loads(path.read_bytes())
-            seq = info["next_seq"]
-            if type(seq) is int and seq >= 0 and info.get("exporter") == name:
-                return seq
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+            seq = unpack_cursor(path.read_bytes(), name)
+        except OSError:
+            seq = None
+        if seq is not None:
+            return seq
         # Unreadable (e.g. a power loss under fsync="never"): deliver from the oldest
         # record on disk again, duplicates rather than losses.
         return self._firsts[0] if self._firsts else 0
@@ -393,7 +402,7 @@ class Spool:
             start = min(self._cursors.values()) if self._cursors else self._oldest()
             self._cursors[exporter] = start
             self._recovered.setdefault(exporter, self._pending(exporter))
-            self._save_cursor(exporter)
+            self._save_cursor(exporter, durable=True)
             return start
 
     def forget(self, exporter: str) -> None:
@@ -404,6 +413,10 @@ class Spool:
                 return
             self._readpos.pop(exporter, None)
             self._unsaved.discard(exporter)
+            self._unsynced.discard(exporter)
+            fd = self._cursor_fds.pop(exporter, None)
+            if fd is not None:
+                os.close(fd)
             try:
                 os.unlink(self._cur_dir / cursor_file_name(exporter))
             except FileNotFoundError:
@@ -427,32 +440,86 @@ class Spool:
     def _oldest(self) -> int:
         return self._firsts[0] if self._firsts else self._head
 
-    def _save_cursor(self, exporter: str) -> None:
+    def _save_cursor(self, exporter: str, *, durable: bool = False) -> None:
+        """Write ``exporter``'s cursor (see ``_format``: fixed width, checksummed).
+
+        The first write of a session makes a new file (a temporary one renamed over
+        the old) and keeps it open; later ones rewrite it in place with one
+        ``pwrite`` (a few microseconds, and a crash of the process cannot tear it).
+        With ``fsync="batch"`` the cursor is fsynced when ``durable`` is set or its
+        last fsync is :data:`CURSOR_SYNC_S` old (an fsync per commit would cost more
+        than the append itself); :meth:`gc` and :meth:`close` fsync the others. After
+        a machine crash a cursor that lags means duplicates, never a loss; one that
+        was torn does not check and counts as missing (the same).
+        """
+        data = pack_cursor(exporter, self._cursors[exporter])
+        sync, now = False, 0.0
+        if self.fsync == "batch":
+            now = time.monotonic()
+            sync = durable or now >= self._cursor_due.get(exporter, 0.0)
+        fd = self._cursor_fds.get(exporter)
         path = self._cur_dir / cursor_file_name(exporter)
-        tmp = path.with_name(path.name + ".tmp")
-        data = orjson.dumps({"exporter": exporter, "next_seq": self._cursors[exporter]})
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _CLOEXEC, 0o600)
-            try:
-                os.write(fd, data)
-                if self.fsync == "batch":
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
+            if fd is None:
+                tmp = path.with_name(path.name + ".tmp")
+                out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _CLOEXEC, 0o600)
+                try:
+                    os.write(out, data)
+                    if sync:
+                        os.fsync(out)
+                finally:
+                    os.close(out)
+                os.replace(tmp, path)
+                if sync:
+                    _fsync_dir(self._cur_dir)
+                self._cursor_fds[exporter] = os.open(path, os.O_RDWR | _CLOEXEC)
+            else:
+                os.pwrite(fd, data, 0)
+                if sync:
+                    _fdatasync(fd)
         except OSError as exc:
             self._unsaved.add(exporter)
             raise _unavailable("cannot write the spool cursor", path, exc) from None
         self._unsaved.discard(exporter)
-        if self.fsync == "batch":
-            _fsync_dir(self._cur_dir)
+        if sync:
+            self._cursor_due[exporter] = now + CURSOR_SYNC_S
+            self._unsynced.discard(exporter)
+        elif self.fsync == "batch":
+            self._unsynced.add(exporter)
+
+    def _sync_cursors(self) -> None:
+        """fsync the cursors written without one (``fsync="batch"``)."""
+        if not self._unsynced:
+            return
+        due = time.monotonic() + CURSOR_SYNC_S
+        for exporter in list(self._unsynced):
+            fd = self._cursor_fds.get(exporter)
+            if fd is not None:
+                try:
+                    _fdatasync(fd)
+                except OSError as exc:
+                    path = self._cur_dir / cursor_file_name(exporter)
+                    raise _unavailable("cannot fsync the spool cursor", path, exc) from None
+                self._cursor_due[exporter] = due
+            self._unsynced.discard(exporter)
+
+    def _close_cursors(self) -> None:
+        fds, self._cursor_fds = self._cursor_fds, {}
+        for fd in fds.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def commit(self, exporter: str, next_seq: int) -> None:
         """Record that ``exporter`` delivered every record before ``next_seq``.
 
-        Persisted before returning (write to a temporary file, rename over the cursor;
-        with ``fsync="batch"`` the file and the directory are fsynced too). A cursor
-        never moves back: a smaller ``next_seq`` is ignored.
+        Written before returning (to a temporary file renamed over the cursor, so it
+        survives a crash of the process). With ``fsync="batch"`` the file and the
+        directory are fsynced too, at most every :data:`CURSOR_SYNC_S` per exporter
+        (and by :meth:`gc` and :meth:`close`): after a machine crash the cursor may
+        lag by the deliveries of that last second (duplicates, never a loss). A
+        cursor never moves back: a smaller ``next_seq`` is ignored.
 
         Raises:
             KeyError: ``exporter`` is not registered.
@@ -560,7 +627,7 @@ class Spool:
 
     def _write_records(self, payloads: list[bytes], start: int, stop: int) -> None:
         head = self._head
-        data = b"".join(frame(head + i - start, payloads[i]) for i in range(start, stop))
+        data = frames(head, payloads[start:stop])
         active = self._active
         if (
             active is None
@@ -852,6 +919,7 @@ class Spool:
             freed = before_b - self._bytes
             if freed:
                 self._cond.notify_all()
+            self._sync_cursors()
             return GcResult(before_n - len(self._segments), freed, dict(expired))
 
     # -- state --------------------------------------------------------------------------
@@ -904,9 +972,14 @@ class Spool:
             try:
                 for name in list(self._unsaved):
                     try:
-                        self._save_cursor(name)
+                        self._save_cursor(name, durable=True)
                     except SpoolUnavailable:
                         pass  # the cursor on disk lags: duplicates on replay, no loss
+                try:
+                    self._sync_cursors()
+                except SpoolUnavailable:
+                    pass  # as above
+                self._close_cursors()
                 if self._fd is not None and self._dirty and self.fsync != "never":
                     try:
                         _fdatasync(self._fd)
@@ -931,6 +1004,7 @@ class Spool:
                 os.close(fd)
             except OSError:
                 pass
+        self._close_cursors()
         for mapped, _size in self._maps.values():
             mapped.close()
         self._maps.clear()
