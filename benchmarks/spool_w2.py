@@ -205,7 +205,7 @@ def rows_of(raw: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     base = None
     for mode, runs in raw.items():
         good = [r for r in runs if "error" not in r]
-        row = {
+        row: dict[str, Any] = {
             "mode": mode,
             "rounds": len(good),
             "delivered_per_s": summarize([r["delivered_per_s"] for r in good]),
