@@ -7,7 +7,7 @@ its own asyncio loop) is profiled by starting a pyinstrument ``Profiler`` inside
 that thread; the calling thread gets a profiler of its own. Prints, for each thread,
 the functions with the most *self* time (summed over every call site) and the
 share of the thread's sampled time they take. A benchmark tool only: it wraps
-``Pipeline._thread_main`` for the length of the run.
+``Worker._thread_main`` (``fapilog.pipeline._worker``) for the length of the run.
 """
 
 from __future__ import annotations
@@ -58,11 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--html", help="also write the worker thread's profile as HTML")
     args = parser.parse_args(argv)
 
-    from fapilog.pipeline._pipeline import Pipeline
+    from fapilog.pipeline._worker import Worker
     from fapilog.testing import RotelCollector
 
     worker_profiler = Profiler(interval=0.0005)
-    original = Pipeline._thread_main
+    original = Worker._thread_main
 
     def profiled(self: Any) -> None:
         worker_profiler.start()
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             worker_profiler.stop()
 
-    Pipeline._thread_main = profiled  # type: ignore[method-assign]
+    Worker._thread_main = profiled  # type: ignore[method-assign]
     with RotelCollector(verbosity="basic") as collector:
         setup = fapilog_v3(
             Options(
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         received = collector.wait_for(args.events, timeout=300)
         elapsed = time.perf_counter() - started
         setup.finish()
-    Pipeline._thread_main = original  # type: ignore[method-assign]
+    Worker._thread_main = original  # type: ignore[method-assign]
     print(
         f"fapilog W2{' (defaults)' if args.defaults else ''}: {received:,} of {args.events:,}"
         f" records delivered in {elapsed:.2f}s ({received / elapsed:,.0f}/s)\n"

@@ -208,6 +208,9 @@ _attribute_fields: _FieldCache = {}
 _item_fields: _FieldCache = {}
 _FIELD_CACHE_MAX = 8192
 _CACHED_VALUE_LEN = 64
+#: Attributes whose values are unique per record (the spool's record id): caching them
+#: would only evict the values that do repeat.
+_UNCACHED_KEYS = frozenset({"fapilog.record.id"})
 
 
 def _new_field(cache: _FieldCache, key: str, value: int | str, tag: bytes) -> bytes:
@@ -326,7 +329,7 @@ def _record(event: LogEvent) -> bytes:
                 continue
             cls = type(value)
             if cls is str:
-                if len(value) > _CACHED_VALUE_LEN:
+                if len(value) > _CACHED_VALUE_LEN or key in _UNCACHED_KEYS:
                     parts.append(_string_field(_keys[key], value, _LR_ATTR))
                     continue
             elif cls is float:
