@@ -154,8 +154,12 @@ def _measure(args: argparse.Namespace, pipeline: fapilog.Pipeline) -> None:
     appended: list[tuple[float, int]] = []  # (append returned, highest seq it wrote)
     original = link.append
 
+    spent: list[float] = []  # ms inside each append (write and, per policy, fdatasync)
+
     def append(events: list[Any]) -> tuple[int, int, int]:
+        began = time.monotonic()
         result = original(events)
+        spent.append((time.monotonic() - began) * 1000)
         first_seq, start, took = result
         if first_seq >= 0 and took:
             highest = max(int(e.attributes["seq"]) for e in events[start : start + took])
@@ -198,6 +202,8 @@ def _measure(args: argparse.Namespace, pipeline: fapilog.Pipeline) -> None:
                 "max_ms": delays[-1],
                 "slowest": slowest,
                 "max_after_first_second_ms": max(warm, default=0.0),
+                "append_p50_ms": sorted(spent)[len(spent) // 2],
+                "append_max_ms": max(spent),
             },
             out,
         )
