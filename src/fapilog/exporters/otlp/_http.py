@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gzip
+import importlib
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,11 @@ __all__ = ["OTLPHttpExporter"]
 #: Statuses the OTLP specification lists as retryable.
 _RETRYABLE = frozenset({429, 502, 503, 504})
 _GZIP_LEVEL = 6  # most of level 9's ratio at a fraction of its CPU cost
+
+
+#: What an httpx client's first request imports (on the worker's loop, unless start()
+#: imported them first on a helper thread).
+_FIRST_REQUEST_IMPORTS = ("httpcore", "anyio._backends._asyncio", "anyio.streams.tls")
 
 
 class OTLPHttpExporter(OTLPExporterBase):
@@ -77,11 +83,34 @@ class OTLPHttpExporter(OTLPExporterBase):
         self._url = options.transport_endpoint
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The TLS context and the modules a first request imports, made ready off the
+        # worker's loop by start() (see _prepare).
+        self._prepared: asyncio.Future[ssl.SSLContext | bool] | None = None
         # Clients abandoned in a forked child: kept referenced so their sockets are
         # not finalised there (the parent still uses the connections).
         self._orphans: list[httpx.AsyncClient] = []
 
-    def _connect(self) -> httpx.AsyncClient:
+    async def start(self) -> None:
+        """Make the client's TLS context and imports ready on a helper thread.
+
+        The first request would otherwise import httpcore's and anyio's transport
+        modules and load the CA bundle on the worker's event loop, holding it (and so
+        every exporter and the spool) for a fifth of a second. Not awaited: the
+        pipeline starts at once, and a first export that comes sooner does the rest.
+        """
+        prepared = asyncio.get_running_loop().run_in_executor(None, self._prepare)
+        # A failure is raised again by _connect, where it counts; never "unretrieved".
+        prepared.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._prepared = prepared
+
+    def _prepare(self) -> ssl.SSLContext | bool:
+        for module in _FIRST_REQUEST_IMPORTS:
+            importlib.import_module(module)
+        verify = self._verify()
+        # verify=True makes the client load the CA bundle itself, even for http://.
+        return httpx.create_ssl_context() if verify is True else verify
+
+    def _verify(self) -> ssl.SSLContext | bool:
         opts = self.options
         verify: ssl.SSLContext | bool = True
         if opts.tls:
@@ -94,6 +123,20 @@ class OTLPHttpExporter(OTLPExporterBase):
                     str(opts.client_certificate_file),
                     None if opts.client_key_file is None else str(opts.client_key_file),
                 )
+        return verify
+
+    def _connect(self) -> httpx.AsyncClient:
+        opts = self.options
+        prepared, self._prepared = self._prepared, None
+        if (
+            prepared is not None
+            and prepared.done()
+            and not prepared.cancelled()
+            and prepared.exception() is None
+        ):
+            verify = prepared.result()
+        else:  # not ready yet, or it failed (the same call raises here, where it counts)
+            verify = self._verify()
         self._client = httpx.AsyncClient(verify=verify, timeout=opts.timeout)
         self._loop = asyncio.get_running_loop()
         self._diagnoser = Diagnoser(opts)  # its shared probes belong to one loop
@@ -177,5 +220,6 @@ class OTLPHttpExporter(OTLPExporterBase):
         if self._client is not None:
             self._orphans.append(self._client)
         self._client = self._loop = None
+        self._prepared = None  # the parent's loop's future
         self._progress.clear()
         self._diagnoser = Diagnoser(self.options)
