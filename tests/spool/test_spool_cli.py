@@ -416,3 +416,37 @@ def test_drain_refuses_a_directory_it_cannot_write(
     assert "cannot be written" in err
     assert "Read-only file system" in err
     assert "drain the copy" in err
+
+
+def test_a_drain_whose_time_ran_out_leaves_no_coroutine_unawaited(tmp_path: Path) -> None:
+    """With the deadline already past, drain stops without creating an exporter call it
+    never awaits (a RuntimeWarning, an error under this suite's filterwarnings)."""
+    import asyncio
+    import gc
+    import time
+    import warnings
+
+    from fapilog import Settings
+    from fapilog.cli._spool import _drain_one
+    from fapilog.plugin import RetryPolicy
+    from fapilog.spool import Spool
+    from fapilog.testing import InMemoryExporter
+
+    spool = Spool.open(tmp_path / "spool")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # "coroutine ... was never awaited" would raise
+            outcome = asyncio.run(
+                _drain_one(
+                    spool,
+                    "memory",
+                    InMemoryExporter(),
+                    RetryPolicy(),
+                    Settings.load(),
+                    time.monotonic() - 1.0,
+                )
+            )
+            gc.collect()
+    finally:
+        spool.close()
+    assert outcome.error == "--timeout ran out"

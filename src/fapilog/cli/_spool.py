@@ -293,7 +293,8 @@ async def _drain_one(
     outcome = _Outcome(name)
     attempt_timeout = settings.export_timeout_ms / 1000
     try:
-        await asyncio.wait_for(exporter.start(), _left(deadline))
+        left = _left(deadline)
+        await asyncio.wait_for(exporter.start(), left)
         while True:
             records = spool.read(name, settings.max_export_batch_size, settings.max_queue_bytes)
             if not records:
@@ -302,9 +303,10 @@ async def _drain_one(
             attempt = rejected = 0
             while True:
                 try:
-                    result = await asyncio.wait_for(
-                        exporter.export(batch), min(attempt_timeout, _left(deadline))
-                    )
+                    # The time left first: _left() raising after export(batch) made its
+                    # coroutine would leave that coroutine never awaited.
+                    left = min(attempt_timeout, _left(deadline))
+                    result = await asyncio.wait_for(exporter.export(batch), left)
                 except TimeoutError:
                     reason, retry_after = "export timed out", None
                 else:
@@ -324,7 +326,8 @@ async def _drain_one(
             spool.commit(name, records[-1][0] + 1)
             outcome.delivered += len(batch) - rejected
             outcome.rejected += rejected
-        await asyncio.wait_for(exporter.force_flush(), _left(deadline))
+        left = _left(deadline)
+        await asyncio.wait_for(exporter.force_flush(), left)
     except _Stop as stop:
         outcome.error = str(stop)
     except TimeoutError:
