@@ -10,6 +10,9 @@ rerun the command to refresh it on your machine.
 ``--peers`` runs only the side-by-side suite against the peers
 (``benchmarks/peers/suite.py``) and replaces only its section of the page;
 ``--no-peers`` skips it; ``--quick`` makes every run small (a smoke run).
+``--peers --src PATH`` runs the suite with fapilog's contenders importing another
+checkout's ``src/`` (the "before" of a before/after pair); that run leaves the page
+alone and keeps its results in ``.bench-cache/peers-<git describe>.{json,md}``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PAGE = HERE.parent / "docs" / "performance.md"
+CACHE = HERE.parent / ".bench-cache"
 
 
 def _run(script: str, args: list[str], out: Path) -> dict[str, Any]:
@@ -95,9 +99,11 @@ def _throughput_section(res: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _peers(quick: bool, out: Path) -> tuple[list[str], bool]:
+def _peers(quick: bool, out: Path, src: Path | None = None) -> tuple[list[str], bool]:
     """Run the peer suite; its markdown section and whether every run was complete."""
     args = ["--quick"] if quick else []
+    if src is not None:
+        args += ["--src", str(src)]
     print(f"bench: peers/suite.py {' '.join(args)}", flush=True)
     md = out.with_suffix(".md")
     suite = [sys.executable, str(HERE / "peers" / "suite.py"), *args]
@@ -140,13 +146,40 @@ def _replace_peers_section(section: list[str]) -> None:
     PAGE.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _peers_elsewhere(quick: bool, src: Path) -> int:
+    """``--peers --src``: run the suite on ``src``; keep JSON and markdown in the cache."""
+    CACHE.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        json_out = Path(tmp) / "peers.json"
+        section, ok = _peers(quick, json_out, src)
+        result = json.loads(json_out.read_text(encoding="utf-8"))
+    tag = (result.get("source") or {}).get("describe") or "src"
+    stem = CACHE / f"peers-{tag.replace('/', '_')}{'-quick' if quick else ''}"
+    # Not with_suffix: a describe like v3.0.0.dev0-5-gabc has dots of its own.
+    Path(f"{stem}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    Path(f"{stem}.md").write_text("\n".join(section) + "\n", encoding="utf-8")
+    print("\n".join(section))
+    print(f"bench: measured {src}; wrote {stem}.json and {stem}.md (the page is unchanged)")
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--peers", action="store_true", help="run only the peer suite")
     which.add_argument("--no-peers", action="store_true", help="skip the peer suite")
+    parser.add_argument(
+        "--src",
+        type=Path,
+        help="with --peers: run fapilog's contenders from this source tree (another"
+        " checkout's src/); the page is left alone, results go to .bench-cache/",
+    )
     args = parser.parse_args(argv)
+    if args.src is not None:
+        if not args.peers:
+            parser.error("--src needs --peers (only the peer suite can run another tree)")
+        return _peers_elsewhere(args.quick, args.src.resolve())
     if args.peers:
         with tempfile.TemporaryDirectory() as tmp:
             section, ok = _peers(args.quick, Path(tmp) / "peers.json")

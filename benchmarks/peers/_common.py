@@ -7,7 +7,9 @@ virtual environments too (fapilog 0.18 lives in its own, see ``legacy.py``).
 from __future__ import annotations
 
 import os
+import resource
 import statistics
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -114,3 +116,23 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, round(q * len(ordered) + 0.5) - 1))
     return ordered[rank]
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size in MiB.
+
+    ``VmHWM`` from ``/proc/self/status`` where there is one (Linux): the high-water mark
+    of this process's own memory. Not ``ru_maxrss`` there: Linux carries it across
+    ``fork`` and ``exec``, so a worker started by a 25 MiB suite process reported at
+    least 25 MiB whatever it did itself. Elsewhere ``ru_maxrss`` (KiB on Linux, bytes
+    on macOS) is the best there is.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024

@@ -8,9 +8,13 @@ happen inside the setup functions, so this module imports in any virtualenv
 
 Two kinds of destination:
 
-* ``"devnull"`` (W1, W3, W4): JSON lines through a counting ``/dev/null`` stream;
-* ``"otlp"`` (W2, W5): OTLP/gRPC to a collector endpoint (only contenders that have
+* ``"devnull"`` (W1, W3): JSON lines through a counting ``/dev/null`` stream;
+* ``"otlp"`` (W2): OTLP/gRPC to a collector endpoint (only contenders that have
   an OTLP path: the OTel SDK's two and fapilog v3).
+
+fapilog v3 runs three ways: ``fapilog`` (the headline: its defaults, only the
+exporter given), ``fapilog-sync`` (the same, W3 with plain ``log.info``) and
+``fapilog-tuned`` (redaction off, lossless, the buffer sized to the run).
 """
 
 from __future__ import annotations
@@ -50,7 +54,6 @@ class Options:
     total_events: int  # warm-up included: queues are sized so nothing need drop
     endpoint: str = ""  # OTLP/gRPC endpoint for destination "otlp"
     in_loop: bool = False  # set up from inside a running asyncio loop (W3)
-    fapilog_defaults: bool = False  # W5: fapilog's default redaction and enrichers on
 
 
 def _stdlib_logger(name: str, handler: logging.Handler) -> logging.Logger:
@@ -215,42 +218,28 @@ def otel_emit(opts: Options) -> Setup:
 # -- fapilog v3 (this repository) ------------------------------------------------------------
 
 
-def fapilog_v3(opts: Options) -> Setup:
-    """fapilog v3, lossless (``overflow="block"``); like for like unless ``fapilog_defaults``."""
-    from opentelemetry.sdk.resources import Resource
-
-    import fapilog
-    from fapilog.exporters.console import ConsoleExporter
-
-    out: TextCounter | None = None
+def _fapilog_exporter(opts: Options) -> tuple[Any, TextCounter | None]:
+    """The only thing fapilog's contenders are given: where the events go."""
     if opts.destination == "otlp":
         from fapilog.exporters.otlp import OTLPExporter
 
-        exporter: Any = OTLPExporter(endpoint=opts.endpoint, protocol="grpc")
-    else:
-        out = TextCounter()
-        exporter = ConsoleExporter(out, format="json")  # type: ignore[arg-type]
-    settings: dict[str, Any] = {
-        "max_export_batch_size": BATCH_SIZE,
-        "schedule_delay_ms": SCHEDULE_DELAY_MS,
-        "overflow": "block",
-        # Lossless for the benchmark: a full buffer makes the caller wait, never drop.
-        "block_timeout_ms": 600_000,
-    }
-    if opts.destination == "otlp":
-        # Like the OTel SDK configuration: a queue that holds the whole run.
-        settings["max_queue_size"] = max(opts.total_events, BATCH_SIZE)
-    if opts.fapilog_defaults:
-        pipeline = fapilog.Pipeline(exporters=[exporter], **settings)
-    else:
-        pipeline = fapilog.Pipeline(
-            exporters=[exporter],
-            resource=Resource({"service.name": SERVICE}),
-            redaction=False,
-            **settings,
-        )
-    log = pipeline.get_logger("bench")
+        return OTLPExporter(endpoint=opts.endpoint, protocol="grpc"), None
+    from fapilog.exporters.console import ConsoleExporter
 
+    out = TextCounter()
+    return ConsoleExporter(out, format="json"), out  # type: ignore[arg-type]
+
+
+def _fapilog_setup(
+    pipeline: Any,
+    log: Any,
+    out: TextCounter | None,
+    opts: Options,
+    *,
+    awaited: bool,
+    shutdown: Callable[..., Any],
+    ashutdown: Callable[..., Awaitable[bool]],
+) -> Setup:
     def accounting(clean: bool) -> dict[str, Any]:
         stats = pipeline.stats()
         res: dict[str, Any] = {
@@ -268,14 +257,93 @@ def fapilog_v3(opts: Options) -> Setup:
     if opts.in_loop:
 
         async def afinish() -> dict[str, Any]:
-            return accounting(await pipeline.ashutdown(timeout=600))
+            return accounting(await ashutdown(timeout=600))
 
-        return Setup(log.ainfo, "akwargs", afinish)
+        if awaited:
+            return Setup(log.ainfo, "akwargs", afinish)
+        return Setup(log.info, "kwargs", afinish)
 
     def finish() -> dict[str, Any]:
-        return accounting(pipeline.shutdown(timeout=600))
+        return accounting(shutdown(timeout=600))
 
     return Setup(log.info, "kwargs", finish)
+
+
+def fapilog_v3(opts: Options) -> Setup:
+    """fapilog v3 as a user gets it: ``configure(exporters=[...])``, every other setting default.
+
+    Redaction on, resource detection, the default buffer (``max_queue_size``) and
+    overflow policy (``block`` for ``block_timeout_ms``, then drop): a drop shows in
+    the run's counts. In W3 the coroutines ``await log.ainfo(...)``.
+    """
+    import fapilog
+
+    exporter, out = _fapilog_exporter(opts)
+    pipeline = fapilog.configure(exporters=[exporter])
+    log = fapilog.get_logger("bench")
+    return _fapilog_setup(
+        pipeline,
+        log,
+        out,
+        opts,
+        awaited=True,
+        shutdown=fapilog.shutdown,
+        ashutdown=fapilog.ashutdown,
+    )
+
+
+def fapilog_sync(opts: Options) -> Setup:
+    """:func:`fapilog_v3` (the defaults), called with plain ``log.info`` from coroutines (W3)."""
+    import fapilog
+
+    exporter, out = _fapilog_exporter(opts)
+    pipeline = fapilog.configure(exporters=[exporter])
+    log = fapilog.get_logger("bench")
+    return _fapilog_setup(
+        pipeline,
+        log,
+        out,
+        opts,
+        awaited=False,
+        shutdown=fapilog.shutdown,
+        ashutdown=fapilog.ashutdown,
+    )
+
+
+def fapilog_tuned(opts: Options) -> Setup:
+    """fapilog v3 like for like with the peers: no redaction, lossless, queue sized to the run.
+
+    The suite's headline configuration until issue 20: ``redaction=False``, a resource of
+    only ``service.name``, ``overflow="block"`` with a 600 s timeout and a buffer
+    (``max_queue_size``) that holds every event of the run, batch 512, 200 ms delay.
+    """
+    from opentelemetry.sdk.resources import Resource
+
+    import fapilog
+
+    exporter, out = _fapilog_exporter(opts)
+    pipeline = fapilog.Pipeline(
+        exporters=[exporter],
+        resource=Resource({"service.name": SERVICE}),
+        redaction=False,
+        max_export_batch_size=BATCH_SIZE,
+        schedule_delay_ms=SCHEDULE_DELAY_MS,
+        overflow="block",
+        # Lossless: a full buffer makes the caller wait, never drop.
+        block_timeout_ms=600_000,
+        # Like the OTel SDK configuration: a queue that holds the whole run.
+        max_queue_size=max(opts.total_events, BATCH_SIZE),
+    )
+    log = pipeline.get_logger("bench")
+    return _fapilog_setup(
+        pipeline,
+        log,
+        out,
+        opts,
+        awaited=True,
+        shutdown=pipeline.shutdown,
+        ashutdown=pipeline.ashutdown,
+    )
 
 
 # -- fapilog 0.18.1 (the previous major, from its own virtualenv) ---------------------------
@@ -352,6 +420,8 @@ SETUPS: dict[str, Callable[[Options], Setup]] = {
     "otel-emit": otel_emit,
     "fapilog-0.18": fapilog_018,
     "fapilog": fapilog_v3,
+    "fapilog-sync": fapilog_sync,
+    "fapilog-tuned": fapilog_tuned,
 }
 """Contender name -> setup, in the order rounds run them."""
 
@@ -367,8 +437,16 @@ LABELS = {
     "otel-handler": "OTel SDK via stdlib LoggingHandler",
     "otel-emit": "OTel SDK Logger.emit",
     "fapilog-0.18": "fapilog 0.18.1",
-    "fapilog": "fapilog v3",
+    "fapilog": "fapilog v3 (defaults)",
+    "fapilog-sync": "fapilog v3 (defaults, sync log.info in coroutines)",
+    "fapilog-tuned": "fapilog v3 tuned (redaction off, queue sized to the run, lossless)",
 }
 
-OTLP_CONTENDERS = ("otel-handler", "otel-emit", "fapilog")
+FAPILOG_V3 = ("fapilog", "fapilog-sync", "fapilog-tuned")
+"""This repository's contenders (``--src`` points them at another source tree)."""
+
+HEADLINE = ("fapilog", "fapilog-sync")
+"""fapilog with its defaults: the figures the targets are judged on."""
+
+OTLP_CONTENDERS = ("otel-handler", "otel-emit", "fapilog", "fapilog-tuned")
 """Contenders with an OTLP path (W2, W5); the others are n/a there."""

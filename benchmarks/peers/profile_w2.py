@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from contenders import Options, fapilog_v3
+from contenders import Options, fapilog_tuned, fapilog_v3
 from pyinstrument import Profiler
 from pyinstrument.frame import Frame
 from workloads import LOOPS
@@ -53,7 +53,11 @@ def top_frames(profiler: Profiler, limit: int) -> tuple[float, list[tuple[str, f
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
-    parser.add_argument("--defaults", action="store_true", help="W5: redaction + enrichers on")
+    parser.add_argument(
+        "--defaults",
+        action="store_true",
+        help="the headline `fapilog` (defaults) instead of `fapilog-tuned`",
+    )
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--html", help="also write the worker thread's profile as HTML")
     args = parser.parse_args(argv)
@@ -73,13 +77,9 @@ def main(argv: list[str] | None = None) -> int:
 
     Worker._thread_main = profiled  # type: ignore[method-assign]
     with RotelCollector(verbosity="basic") as collector:
-        setup = fapilog_v3(
-            Options(
-                destination="otlp",
-                total_events=args.events,
-                endpoint=collector.grpc_endpoint,
-                fapilog_defaults=args.defaults,
-            )
+        make = fapilog_v3 if args.defaults else fapilog_tuned
+        setup = make(
+            Options(destination="otlp", total_events=args.events, endpoint=collector.grpc_endpoint)
         )
         caller_profiler = Profiler(interval=0.0005)
         started = time.perf_counter()

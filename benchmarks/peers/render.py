@@ -53,6 +53,24 @@ def _verdict(t: dict[str, Any]) -> str:
     return {True: "pass", False: "**FAIL**", None: "n/a"}[t["pass"]]
 
 
+def _median(c: dict[str, Any] | None, metric: str) -> float | None:
+    data = (c or {}).get(metric)
+    return float(data["median"]) if data else None
+
+
+def _over(a: float | None, b: float | None) -> str:
+    return _x(a / b if a is not None and b else None)
+
+
+def _source(res: dict[str, Any]) -> str:
+    src = res.get("source")
+    if not src:
+        return "fapilog's contenders ran this checkout's `src/`."
+    where = "given with `--src`" if src["given"] else "this checkout"
+    describe = f"`git describe`: `{src['describe']}`" if src["describe"] else "not a git checkout"
+    return f"fapilog's contenders ran `{src['src']}` ({where}; {describe})."
+
+
 def section(res: dict[str, Any]) -> list[str]:
     """Markdown lines: machine, targets, one table per workload, floors, notes."""
     m, s = res["machine"], res["sizes"]
@@ -66,6 +84,8 @@ def section(res: dict[str, Any]) -> list[str]:
         f"Measured on {m['date']}: {m['cpu']}, {m['cores_usable']} usable of {m['cores']}"
         f" cores, {m['python']}, {m['system']}; {load}; suite took {res['elapsed_s']:.0f} s.",
         "",
+        _source(res),
+        "",
     ]
     if quick:
         lines += [
@@ -74,97 +94,111 @@ def section(res: dict[str, Any]) -> list[str]:
             " on a quiet machine for the real table.",
             "",
         ]
+    repeats = s.get("import_repeats", 1)
     lines += [
         f"Each figure is the median of {s['rounds']} round(s) (min-max), every run in a"
         " fresh process, rounds interleaved. W1/W4: "
         f"{s['w1_events']:,} events per run; W3: {s['w3_tasks']} tasks x"
-        f" {s['w3_per_task']:,} events; W2/W5: {s['w2_events']:,} events over OTLP/gRPC"
-        " into `rotel`. Method, configurations and caveats:"
-        " [benchmarks.md](benchmarks.md).",
+        f" {s['w3_per_task']:,} events; W2: {s['w2_events']:,} events over OTLP/gRPC"
+        f" into `rotel`; import: {repeats} fresh interpreter(s) per case and round."
+        " **fapilog v3 (defaults)** is fapilog as a user gets it: only the exporter given"
+        " (redaction on, default buffer and overflow policy); the targets are judged on it."
+        " *fapilog v3 tuned* is the previous like-for-like configuration, for reference."
+        " Method, configurations and caveats: [benchmarks.md](benchmarks.md).",
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in res["versions"].items()) + ".",
         "",
-        "### Targets (fapilog v3, this run)",
+        "### Targets (fapilog v3 with its defaults, this run)",
         "",
-        "| target | measured | limit | result |",
-        "| --- | --- | --- | --- |",
+        "| target | fapilog | compared with | measured | limit | result |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for t in res["targets"]:
         lines.append(
-            f"| {t['id']}: {t['target']} | {_measured(t)} | {t['limit']:,g} | {_verdict(t)} |"
+            f"| {t['id']}: {t['target']} | {t.get('figure', '')} | {t.get('reference', '')}"
+            f" | {_measured(t)} | {t['limit']:,g} | {_verdict(t)} |"
         )
     ws = res["workloads"]
+    floors = res["floors"]
     if "w1" in ws:
-        w, r = ws["w1"]["contenders"], ws["w1"]["ratios"]
+        w = ws["w1"]["contenders"]
+        floor_wall = _median(floors, "bare_call_wall_ns")
+        ref_total = _median(w.get("structlog"), "total_s")
         lines += [
             "",
-            "### W1 caller cost and total time to JSON lines on /dev/null; W4 peak RSS",
+            "### W1 one thread, JSON lines to /dev/null: caller cost, total time; W4 peak RSS",
             "",
-            "| contender | caller ns/call | x stdlib | total ms | x stdlib | peak RSS MiB"
-            " | events lost |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "Caller cost is wall time per call during the burst (what the caller waited,"
+            " including for the GIL held by a logger's own threads); thread CPU time per"
+            " call is the secondary column.",
+            "",
+            "| contender | caller wall ns/call | x bare call | caller thread ns/call"
+            " | total ms | x structlog | peak RSS MiB | events lost |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for name, c in w.items():
-            rr = r.get(name, {})
             lines.append(
-                f"| {labels.get(name, name)} | {_cell(c['caller_ns'])} | {_x(rr.get('caller_ns'))}"
-                f" | {_cell(c['total_s'], 1000)} | {_x(rr.get('total_s'))}"
+                f"| {labels.get(name, name)} | {_cell(c.get('caller_wall_ns'))}"
+                f" | {_over(_median(c, 'caller_wall_ns'), floor_wall)}"
+                f" | {_cell(c.get('caller_ns'))} | {_cell(c['total_s'], 1000)}"
+                f" | {_over(_median(c, 'total_s'), ref_total)}"
                 f" | {_cell(c['peak_rss_mib'], digits=1)} | {_drops(c)} |"
             )
     if "w3" in ws:
-        w, r = ws["w3"]["contenders"], ws["w3"]["ratios"]
+        w = ws["w3"]["contenders"]
+        control = _median(w.get("control"), "lag_p99_ms")
+        ref_total = _median(w.get("structlog"), "total_s")
         lines += [
             "",
             "### W3 inside asyncio: event-loop lag and total time",
             "",
-            "| contender | total s | x stdlib | loop lag p99 ms | lag max ms | events lost |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "| contender | loop lag p99 ms | x control | lag max ms | total s | x structlog"
+            " | events lost |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
         ]
         for name, c in w.items():
-            rr = r.get(name, {})
             lines.append(
-                f"| {labels.get(name, name)} | {_cell(c['total_s'], digits=2)}"
-                f" | {_x(rr.get('total_s'))} | {_cell(c['lag_p99_ms'], digits=1)}"
-                f" | {_cell(c['lag_max_ms'], digits=1)} | {_drops(c)} |"
+                f"| {labels.get(name, name)} | {_cell(c['lag_p99_ms'], digits=1)}"
+                f" | {_over(_median(c, 'lag_p99_ms'), control)}"
+                f" | {_cell(c['lag_max_ms'], digits=1)} | {_cell(c['total_s'], digits=2)}"
+                f" | {_over(_median(c, 'total_s'), ref_total)} | {_drops(c)} |"
             )
-    if "w2" in ws or "w5" in ws:
-        ratios = ws.get("w2", {}).get("ratios", {})
+    if "w2" in ws:
+        w = ws["w2"]["contenders"]
+        sdk = _median(w.get("otel-emit"), "delivered_per_s")
         lines += [
             "",
-            "### W2 end to end over OTLP into rotel (lossless); W5 with fapilog's defaults",
+            "### W2 end to end over OTLP/gRPC into rotel",
             "",
-            "| workload | contender | delivered events/s | x OTel SDK emit | emit phase s"
-            " | events lost |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "| contender | delivered events/s | x OTel SDK emit | emit phase s | events lost |",
+            "| --- | --- | --- | --- | --- |",
         ]
-        for workload in ("w2", "w5"):
-            if workload not in ws:
+        for name in SETUPS:
+            label = labels.get(name, name)
+            if name not in w:
+                if name != "fapilog-sync":
+                    lines.append(f"| {label} | n/a (no OTLP path) | | | |")
                 continue
-            w = ws[workload]["contenders"]
-            for name in SETUPS:
-                label = labels.get(name, name)
-                if name not in w:
-                    if workload == "w2":
-                        lines.append(f"| W2 | {label} | n/a (no OTLP path) | | | |")
-                    continue
-                c = w[name]
-                ratio = ratios.get(name, {}).get("delivered_per_s") if workload == "w2" else None
-                if workload == "w5":
-                    label += " (defaults: redaction + resource detection)"
-                lines.append(
-                    f"| {workload.upper()} | {label} | {_cell(c['delivered_per_s'])}"
-                    f" | {_x(ratio)} | {_cell(c['emit_s'], digits=3)} | {_drops(c)} |"
-                )
-    f = res["floors"]
+            c = w[name]
+            lines.append(
+                f"| {label} | {_cell(c['delivered_per_s'])}"
+                f" | {_over(_median(c, 'delivered_per_s'), sdk)}"
+                f" | {_cell(c['emit_s'], digits=3)} | {_drops(c)} |"
+            )
+    if "import" in ws:
+        lines += _imports(ws["import"]["contenders"], res.get("import_labels", {}))
     lines += [
         "",
-        "### Floors (same run, thread CPU time)",
+        "### Floors (same run)",
         "",
         "| floor | ns per record |",
         "| --- | --- |",
-        f"| bare call with the same arguments appending to a deque | {_cell(f['bare_call_ns'])} |",
-        f"| `orjson.dumps` of the event as a dict | {_cell(f['orjson_ns'])} |",
-        f"| opentelemetry-proto: build + serialise, batches of 512 | {_cell(f['proto_ns'])} |",
+        "| bare call with the same arguments appending to a deque, wall time (W1's loop)"
+        f" | {_cell(floors.get('bare_call_wall_ns'))} |",
+        f"| the same, thread CPU time | {_cell(floors['bare_call_ns'])} |",
+        f"| `orjson.dumps` of the event as a dict (thread) | {_cell(floors['orjson_ns'])} |",
+        "| opentelemetry-proto: build + serialise, batches of 512 (thread)"
+        f" | {_cell(floors['proto_ns'])} |",
     ]
     notes = [f"{labels.get(k, k)}: {v}" for k, v in res.get("unavailable", {}).items()]
     for w in ws.values():
@@ -173,4 +207,43 @@ def section(res: dict[str, Any]) -> list[str]:
     if notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in dict.fromkeys(notes)]
     lines += ["", END]
+    return lines
+
+
+def _loaded(value: Any) -> str:
+    return {True: "yes", False: "no", None: "n/a"}.get(value, str(value))
+
+
+def _imports(w: dict[str, Any], labels: dict[str, str]) -> list[str]:
+    ref = _median(w.get("structlog"), "ms")
+    lines = [
+        "",
+        "### Import: a fresh interpreter per measurement",
+        "",
+        "Time of the statement (`perf_counter_ns` in-process, no `-X importtime`) and the"
+        " interpreter's peak RSS right after it (`VmHWM`). The first call writes to stderr,"
+        " on `/dev/null`, with no `FAPILOG_*` or `OTEL_*` variables.",
+        "",
+        "| case | time ms | x structlog | peak RSS MiB"
+        " | pydantic / pydantic_settings imported | failures |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, c in w.items():
+        time_cell = _cell(c.get("ms"), digits=1)
+        if c.get("import_ms") and c.get("call_ms"):
+            time_cell += (
+                f" (import {_cell(c['import_ms'], digits=1)}"
+                f" + first call {_cell(c['call_ms'], digits=1)})"
+            )
+        failed = "; ".join(c.get("problems", []))[:120] or "none"
+        pyd = (
+            "n/a"
+            if name == "pass"
+            else (f"{_loaded(c.get('pydantic'))} / {_loaded(c.get('pydantic_settings'))}")
+        )
+        lines.append(
+            f"| {labels.get(name, name)} | {time_cell if name != 'pass' else 'n/a'}"
+            f" | {_over(_median(c, 'ms'), ref) if name != 'pass' else ''}"
+            f" | {_cell(c.get('rss_mib'), digits=1)} | {pyd} | {failed} |"
+        )
     return lines

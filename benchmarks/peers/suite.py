@@ -2,7 +2,8 @@
 
 Usage::
 
-    python benchmarks/peers/suite.py [--quick] [--rounds R] [--json PATH] [--markdown PATH]
+    python benchmarks/peers/suite.py [--quick] [--rounds R] [--src PATH] [--json PATH] \
+        [--markdown PATH]
 
 (``python3 dev.py bench`` runs it too and puts its table into ``docs/performance.md``;
 the method is described in ``docs/benchmarks.md``.)
@@ -10,7 +11,9 @@ the method is described in ``docs/benchmarks.md``.)
 Every measurement is a fresh worker process (``worker.py``); rounds are interleaved
 (all contenders of a workload, then the next workload, then the next round), and
 each figure is the median over rounds with min-max. Nothing is assumed: a run that
-fails, or that lost events, is reported as such.
+fails, or that lost events, is reported as such. fapilog's headline contender runs
+with its defaults; ``--src PATH`` runs fapilog's contenders from another checkout's
+``src/`` (before/after in the same harness).
 """
 
 from __future__ import annotations
@@ -31,19 +34,30 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import imports  # noqa: E402
 import legacy  # noqa: E402
 import targets  # noqa: E402
 from _common import summarize  # noqa: E402
-from contenders import LABELS, OTLP_CONTENDERS, SETUPS  # noqa: E402
+from contenders import FAPILOG_V3, LABELS, OTLP_CONTENDERS, SETUPS  # noqa: E402
 
-WORKLOADS = ("w1", "w3", "w2", "w5")
+ROOT = HERE.parents[1]
+WORKLOADS = ("w1", "w3", "w2", "import")
+W1_CONTENDERS = tuple(c for c in SETUPS if c != "fapilog-sync")  # = fapilog in W1
 W3_CONTENDERS = ("control", *SETUPS)
 METRICS = {
-    "w1": ("caller_ns", "total_s", "peak_rss_mib"),
+    "w1": ("caller_wall_ns", "caller_ns", "total_s", "peak_rss_mib"),
     "w3": ("total_s", "logging_phase_s", "lag_p99_ms", "lag_max_ms"),
     "w2": ("delivered_per_s", "delivered_s", "emit_s"),
-    "w5": ("delivered_per_s", "delivered_s", "emit_s"),
-    "floors": ("bare_call_ns", "orjson_ns", "proto_ns"),
+    "import": ("ms", "rss_mib", "import_ms", "call_ms"),
+    "floors": ("bare_call_wall_ns", "bare_call_ns", "orjson_ns", "proto_ns"),
+}
+IMPORT_LABELS = {
+    "pass": "bare interpreter (`python -c pass`)",
+    "logging": "`import logging` (stdlib)",
+    "structlog": "`import structlog`",
+    "loguru": "`import loguru`",
+    "fapilog": "`import fapilog`",
+    "fapilog-first-call": '`import fapilog; fapilog.get_logger().info("x")` (first call)',
 }
 
 
@@ -51,11 +65,12 @@ METRICS = {
 class Sizes:
     """How much each workload does per run."""
 
-    w1_events: int = 50_000
-    w3_tasks: int = 200
+    w1_events: int = 200_000
+    w3_tasks: int = 100
     w3_per_task: int = 1_000
-    w2_events: int = 50_000
+    w2_events: int = 200_000
     floor_events: int = 100_000
+    import_repeats: int = 5
     rounds: int = 3
     timeout: float = 600.0
 
@@ -66,6 +81,7 @@ QUICK = Sizes(
     w3_per_task=50,
     w2_events=2_000,
     floor_events=5_000,
+    import_repeats=1,
     rounds=1,
     timeout=120.0,
 )
@@ -77,9 +93,41 @@ def contenders_for(workload: str) -> tuple[str, ...]:
         return W3_CONTENDERS
     if workload == "w2":
         return OTLP_CONTENDERS
-    if workload == "w5":
-        return ("fapilog",)
-    return tuple(SETUPS)
+    if workload == "import":
+        return imports.CASES
+    return W1_CONTENDERS
+
+
+def source_tree(src: Path | None) -> dict[str, Any]:
+    """Which fapilog source the fapilog contenders ran: the path and its ``git describe``."""
+    path = (src or ROOT / "src").resolve()
+    try:
+        done = subprocess.run(
+            ["git", "--no-optional-locks", "describe", "--tags", "--always", "--dirty"],
+            cwd=path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        describe = done.stdout.strip() if done.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired):
+        describe = None
+    return {"src": str(path), "describe": describe, "given": src is not None}
+
+
+def _is_fapilog(workload: str, contender: str) -> bool:
+    """Whether ``contender`` imports this project's fapilog (``--src`` applies to it)."""
+    if workload == "import":
+        return contender in imports.FAPILOG_CASES
+    return contender in FAPILOG_V3
+
+
+def _wrong_tree(src: str, fapilog_file: str | None) -> bool:
+    """Whether a run imported ``fapilog`` from anywhere but ``src``."""
+    if not fapilog_file:
+        return False
+    return not Path(fapilog_file).resolve().is_relative_to(Path(src) / "fapilog")
 
 
 def machine() -> dict[str, Any]:
@@ -133,20 +181,45 @@ def _versions(legacy_python: Path | None) -> dict[str, str]:
 class Runner:
     """Starts one worker per measurement and collects its JSON."""
 
-    def __init__(self, sizes: Sizes, legacy_python: Path | None, tmp: Path) -> None:
+    def __init__(
+        self, sizes: Sizes, legacy_python: Path | None, tmp: Path, src: Path | None = None
+    ) -> None:
         self.sizes = sizes
         self.legacy_python = legacy_python
         self.tmp = tmp
+        self.src = src
         self.count = 0
+
+    def env(self, workload: str, contender: str) -> dict[str, str]:
+        """The worker's environment: no venv marker, no developer FAPILOG_*/OTEL_* settings.
+
+        With ``--src``, fapilog's contenders get that tree first on ``PYTHONPATH``.
+        """
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k != "VIRTUAL_ENV" and not k.startswith(("FAPILOG_", "OTEL_"))
+        }
+        if self.src is not None and _is_fapilog(workload, contender):
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(self.src), env.get("PYTHONPATH", "")) if p
+            )
+        return env
+
+    def run_imports(self, case: str) -> list[dict[str, Any]]:
+        """``import_repeats`` fresh interpreters running the import case ``case``."""
+        env = self.env("import", case)
+        return [
+            imports.run_case(case, sys.executable, env, self.sizes.timeout)
+            for _ in range(self.sizes.import_repeats)
+        ]
 
     def run(self, workload: str, contender: str) -> dict[str, Any]:
         s = self.sizes
         python = self.legacy_python if contender == "fapilog-0.18" else Path(sys.executable)
         if python is None:
             return {"error": "not installed"}
-        events = {"w1": s.w1_events, "w2": s.w2_events, "w5": s.w2_events}.get(
-            workload, s.floor_events
-        )
+        events = {"w1": s.w1_events, "w2": s.w2_events}.get(workload, s.floor_events)
         self.count += 1
         out = self.tmp / f"{self.count}.json"
         argv = [
@@ -165,14 +238,11 @@ class Runner:
             "--out",
             str(out),
         ]
-        env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-        # The workers must not pick up a developer's FAPILOG_*/OTEL_* settings.
-        env = {k: v for k, v in env.items() if not k.startswith(("FAPILOG_", "OTEL_"))}
         try:
             done = subprocess.run(
                 argv,
                 cwd=HERE,
-                env=env,
+                env=self.env(workload, contender),
                 capture_output=True,
                 text=True,
                 timeout=s.timeout * 2,
@@ -187,12 +257,28 @@ class Runner:
         return result
 
 
-def _summarize_runs(workload: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+def _summarize_runs(
+    workload: str, runs: list[dict[str, Any]], src: str | None = None
+) -> dict[str, Any]:
     ok_runs = [r for r in runs if "error" not in r]
     out: dict[str, Any] = {"runs": runs}
     for metric in METRICS[workload]:
         out[metric] = summarize([float(r[metric]) for r in ok_runs if metric in r])
     if workload == "floors":
+        return out
+    wrong = sorted(
+        {r["fapilog_file"] for r in ok_runs if src and _wrong_tree(src, r.get("fapilog_file"))}
+    )
+    if workload == "import":
+        problems = [r["error"] for r in runs if "error" in r]
+        problems += [f"imported fapilog from {f}, not from {src}" for f in wrong]
+        for module in ("pydantic", "pydantic_settings"):
+            seen = {bool(r.get(module)) for r in ok_runs if module in r}
+            out[module] = seen.pop() if len(seen) == 1 else ("sometimes" if seen else None)
+        out.update(
+            failed=len(runs) - len(ok_runs), ok=not problems and bool(ok_runs), problems=problems
+        )
+        out["notes"] = []
         return out
     out["emitted"] = sum(r.get("emitted", 0) for r in ok_runs)
     out["dropped"] = sum(max(0, r.get("dropped", 0)) for r in ok_runs)
@@ -206,12 +292,11 @@ def _summarize_runs(workload: str, runs: list[dict[str, Any]]) -> dict[str, Any]
     if counted:
         problems.append(f"its own accounting counted {counted:,} drops")
     duplicates = sum(
-        max(0, r.get("final_count", 0) - r.get("arrived", 0))
-        for r in ok_runs
-        if workload in ("w2", "w5")
+        max(0, r.get("final_count", 0) - r.get("arrived", 0)) for r in ok_runs if workload == "w2"
     )
     if duplicates:
         problems.append(f"the collector counted {duplicates:,} records more than were sent")
+    problems += [f"imported fapilog from {f}, not from {src}" for f in wrong]
     notes = sorted({n for r in ok_runs for n in r.get("notes", [])})
     out.update(
         failed=len(runs) - len(ok_runs),
@@ -237,17 +322,26 @@ def _ratios(summary: dict[str, Any], baseline: str) -> dict[str, dict[str, float
     return out
 
 
-def run(sizes: Sizes, workloads: tuple[str, ...] = WORKLOADS) -> dict[str, Any]:
+def run(
+    sizes: Sizes, workloads: tuple[str, ...] = WORKLOADS, src: Path | None = None
+) -> dict[str, Any]:
     """Run the suite; returns everything the page and the JSON file hold."""
     legacy_python, legacy_reason = legacy.ensure()
     if legacy_python is None:
         print(f"peers: fapilog 0.18 unavailable: {legacy_reason}", file=sys.stderr)
+    source = source_tree(src)
+    print(
+        f"peers: fapilog's contenders run {source['src']} ({source['describe'] or 'not git'})",
+        file=sys.stderr,
+    )
     result: dict[str, Any] = {
         "machine": machine(),
+        "source": source,
         "versions": _versions(legacy_python),
         "sizes": asdict(sizes),
         "loadavg_before": _loadavg(),
         "labels": LABELS,
+        "import_labels": IMPORT_LABELS,
         "unavailable": {} if legacy_python else {"fapilog-0.18": legacy_reason},
     }
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
@@ -256,11 +350,20 @@ def run(sizes: Sizes, workloads: tuple[str, ...] = WORKLOADS) -> dict[str, Any]:
     runs["floors"] = {"floors": []}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fapilog-peers-") as tmp:
-        runner = Runner(sizes, legacy_python, Path(tmp))
+        runner = Runner(sizes, legacy_python, Path(tmp), src)
+        if "import" in workloads:
+            for case in imports.CASES:  # unmeasured: byte-compiles and warms the page cache
+                imports.run_case(case, sys.executable, runner.env("import", case), sizes.timeout)
         for r in range(sizes.rounds):
             runs["floors"]["floors"].append(runner.run("floors", "floors"))
             for workload in workloads:
                 for contender in contenders_for(workload):
+                    if workload == "import":
+                        batch = runner.run_imports(contender)
+                        runs[workload][contender] += batch
+                        for res in batch:
+                            _progress(r, sizes.rounds, workload, contender, res)
+                        continue
                     res = runner.run(workload, contender)
                     runs[workload][contender].append(res)
                     _progress(r, sizes.rounds, workload, contender, res)
@@ -273,15 +376,22 @@ def run(sizes: Sizes, workloads: tuple[str, ...] = WORKLOADS) -> dict[str, Any]:
 def summarize_result(result: dict[str, Any]) -> dict[str, Any]:
     """Medians, ratios, targets and the overall verdict, from ``result["raw"]`` runs.
 
-    The verdict (``ok``) is false when a run failed or fapilog v3 lost an event; a
-    peer that loses events is a finding shown on the page, not a broken suite.
+    The verdict (``ok``) is false when a run failed, or one of fapilog v3's contenders
+    lost an event or imported the wrong source tree; a peer that loses events is a
+    finding shown on the page, not a broken suite.
     """
     raw = result["raw"]
+    src = result.get("source", {}).get("src")
     result["floors"] = _summarize_runs("floors", raw["floors"]["floors"])
     result["workloads"] = {}
     for workload in (w for w in WORKLOADS if w in raw):
-        summary = {c: _summarize_runs(workload, rs) for c, rs in raw[workload].items()}
-        baseline = {"w1": "stdlib", "w3": "stdlib", "w2": "otel-emit"}.get(workload, "")
+        summary = {
+            c: _summarize_runs(workload, rs, src if _is_fapilog(workload, c) else None)
+            for c, rs in raw[workload].items()
+        }
+        baseline = {"w1": "stdlib", "w3": "stdlib", "w2": "otel-emit", "import": "structlog"}.get(
+            workload, ""
+        )
         result["workloads"][workload] = {
             "contenders": summary,
             "baseline": baseline,
@@ -289,8 +399,8 @@ def summarize_result(result: dict[str, Any]) -> dict[str, Any]:
         }
     result["targets"] = targets.evaluate(result)
     result["ok"] = all(
-        not c["failed"] and (c["ok"] or name != "fapilog")
-        for w in result["workloads"].values()
+        not c["failed"] and (c["ok"] or not _is_fapilog(wname, name))
+        for wname, w in result["workloads"].items()
         for name, c in w["contenders"].items()
         if name not in result["unavailable"]
     )
@@ -304,7 +414,7 @@ def _progress(r: int, rounds: int, workload: str, contender: str, res: dict[str,
         shown = [f"{m}={res[m]:,.4g}" for m in METRICS[workload] if m in res]
         text = " ".join(shown) + f" dropped={res.get('dropped', 0)}"
     print(
-        f"  [round {r + 1}/{rounds}] {workload} {contender:13} {text}", file=sys.stderr, flush=True
+        f"  [round {r + 1}/{rounds}] {workload} {contender:18} {text}", file=sys.stderr, flush=True
     )
 
 
@@ -316,7 +426,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--w3-tasks", type=int, help="override W3's task count")
     parser.add_argument("--w3-per-task", type=int, help="override W3's events per task")
     parser.add_argument(
-        "--workloads", default=",".join(WORKLOADS), help="comma-separated subset of w1,w2,w3,w5"
+        "--import-repeats", type=int, help="override the fresh interpreters per import case"
+    )
+    parser.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help="comma-separated subset of " + ",".join(WORKLOADS),
+    )
+    parser.add_argument(
+        "--src",
+        type=Path,
+        help="run fapilog's contenders from this source tree (another checkout's src/)",
     )
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--markdown", help="write the markdown section to this file")
@@ -334,16 +454,20 @@ def main(argv: list[str] | None = None) -> int:
         overrides["w3_tasks"] = args.w3_tasks
     if args.w3_per_task:
         overrides["w3_per_task"] = args.w3_per_task
+    if args.import_repeats:
+        overrides["import_repeats"] = args.import_repeats
     if overrides:
         sizes = Sizes(**{**asdict(sizes), **overrides})
     workloads = tuple(w for w in args.workloads.split(",") if w)
     unknown = set(workloads) - set(WORKLOADS)
     if unknown:
         parser.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
+    if args.src is not None and not (args.src / "fapilog" / "__init__.py").is_file():
+        parser.error(f"--src {args.src}: no fapilog/__init__.py there (give a checkout's src/)")
     if args.from_json:
         result = summarize_result(json.loads(Path(args.from_json).read_text(encoding="utf-8")))
     else:
-        result = run(sizes, workloads)
+        result = run(sizes, workloads, args.src.resolve() if args.src else None)
     import render
 
     section = render.section(result)

@@ -17,7 +17,7 @@ from typing import Any
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("workload", choices=("w1", "w2", "w3", "w5", "floors"))
+    parser.add_argument("workload", choices=("w1", "w2", "w3", "floors"))
     parser.add_argument("contender")
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--tasks", type=int, default=200)
@@ -36,10 +36,8 @@ def main(argv: list[str] | None = None) -> int:
             result = workloads.run_w1(args.contender, args.events)
         elif args.workload == "w3":
             result = workloads.run_w3(args.contender, args.tasks, args.per_task)
-        elif args.workload in ("w2", "w5"):
-            result = workloads.run_otlp(
-                args.contender, args.events, args.workload == "w5", args.timeout
-            )
+        elif args.workload == "w2":
+            result = workloads.run_otlp(args.contender, args.events, args.timeout)
         else:
             result = workloads.run_floors(args.events)
     except Exception as exc:  # reported per run, the suite goes on
