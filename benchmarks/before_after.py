@@ -78,7 +78,8 @@ METRICS = (
     Metric("w1", "total_s", "W1 total, s (wall, until flushed)", False, "{:.4g}"),
     Metric("w2", "delivered_per_s", "W2 delivered events/s", True, "{:,.0f}"),
 )
-"""``run_w1`` measures the caller in thread CPU time only; its wall figure is the total."""
+"""W1 caller here is thread CPU time (``run_w1`` also reports wall time per call,
+``caller_wall_ns``, kept in the JSON's raw runs); W1 total is wall time."""
 
 
 @dataclass
@@ -428,7 +429,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
         "",
         "Noise band: the union of both sides' [min/median, max/median]; a ratio inside it"
         " is within noise (see `benchmarks/before_after.py`). W1 caller cost is the calling"
-        " thread's CPU time (`run_w1` measures no per-call wall time; W1 total is wall time).",
+        " thread's CPU time (the raw runs also hold wall time per call, `caller_wall_ns`; the"
+        " contender is `fapilog` with its defaults; W1 total is wall time).",
     ]
     if result["problems"]:
         lines += ["", "**Problems:**", ""] + [f"- {p}" for p in result["problems"]]

@@ -206,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Measured by `python3 dev.py bench` on {datetime.now(UTC):%Y-%m-%d},"
         f" {machine}. Figures are ratios against peers measured in the same run;"
-        " absolute numbers depend on the machine.",
+        " absolute numbers depend on the machine. In the side-by-side section fapilog's"
+        " headline runs with its defaults (only the exporter given) and its caller cost is"
+        " wall time per call; method: [benchmarks.md](benchmarks.md).",
         "",
         *_caller_section(caller),
         *_throughput_section(otlp),
