@@ -83,10 +83,10 @@ def test_log_call_in_atexit_handler_registered_before_import_is_counted_not_rais
 
 def test_first_log_call_ever_inside_a_late_atexit_handler_does_not_raise() -> None:
     """Zero config, nothing logged before: the first call comes from an atexit handler
-    (the default executor already refuses work). It never raises. Where the interpreter
-    still starts threads there (3.11, 3.13), the event is written to stderr by the
-    pipeline built then, which flushes on write; where it does not (3.12), the event is
-    dropped, counted and said on stderr."""
+    (the default executor already refuses work). It never raises. ``import fapilog``
+    leaves the pipeline and the OTel SDK to the first event, and after threading's
+    shutdown the SDK no longer imports (it starts a thread pool on import): the event
+    is lost and one line on stderr says so (docs/architecture.md, "Import cost")."""
     proc = _run(
         """
         import atexit, threading
@@ -111,13 +111,11 @@ def test_first_log_call_ever_inside_a_late_atexit_handler_does_not_raise() -> No
     threads, *rest = proc.stdout.splitlines()
     assert rest == ["returned"]
     assert "Traceback" not in proc.stderr
+    assert threads in ("threads start", "no threads")
     records = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
-    if threads == "threads start":
-        assert [r["body"] for r in records] == ["first and last"]
-    else:
-        assert records == []
-        assert "fapilog: pipeline not started: can't create new thread" in proc.stderr
-        assert "dropped and counted as after_shutdown" in proc.stderr
+    assert records == []
+    # The line's text is withheld: the redaction that scrubs diagnostics cannot load then.
+    assert len(_fapilog_lines(proc.stderr)) == 1, proc.stderr
 
 
 def test_log_call_after_shutdown_and_during_teardown_never_raises(tmp_path: Path) -> None:

@@ -6,9 +6,17 @@ Quick start::
 
     log = get_logger()
     log.info("hi", user="u1")
+
+``import fapilog`` loads only what creating loggers needs; the pipeline, the OTel SDK,
+the settings model (pydantic) and the exporters are imported by the first event that
+needs them, and the names below that live there (``Pipeline``, ``Settings``...) on
+first access (docs/architecture.md, "Import cost").
 """
 
 from __future__ import annotations
+
+import importlib
+import typing
 
 from fapilog._api import (
     aflush,
@@ -24,16 +32,19 @@ from fapilog._api import (
     watch_levels,
 )
 from fapilog._context import bind_context
-from fapilog._event import LogEvent
-from fapilog._helpers import Catch, Timed, catch
 from fapilog._levels import LevelWatcher
 from fapilog._logger import Logger
 from fapilog._version import __version__
-from fapilog.config import ConfigError, Settings
-from fapilog.exporters import Exporter, ExportResult, ExportStatus
-from fapilog.pipeline import ExporterStats, Pipeline, PipelineStats
-from fapilog.processors import Processor
-from fapilog.stdlib import FapilogHandler, capture_stdlib
+from fapilog.errors import ConfigError
+
+if typing.TYPE_CHECKING:
+    from fapilog._event import LogEvent
+    from fapilog._helpers import Catch, Timed, catch
+    from fapilog.config import Settings
+    from fapilog.exporters import Exporter, ExportResult, ExportStatus
+    from fapilog.pipeline import ExporterStats, Pipeline, PipelineStats
+    from fapilog.processors import Processor
+    from fapilog.stdlib import FapilogHandler, capture_stdlib
 
 __all__ = [
     "Catch",
@@ -67,3 +78,60 @@ __all__ = [
     "stats",
     "watch_levels",
 ]
+
+#: The public names imported on first access, and the module each one comes from.
+_LAZY = {
+    "Catch": "fapilog._helpers",
+    "Timed": "fapilog._helpers",
+    "catch": "fapilog._helpers",
+    "LogEvent": "fapilog._event",
+    "Settings": "fapilog.config",
+    "Exporter": "fapilog.exporters",
+    "ExportResult": "fapilog.exporters",
+    "ExportStatus": "fapilog.exporters",
+    "ExporterStats": "fapilog.pipeline",
+    "Pipeline": "fapilog.pipeline",
+    "PipelineStats": "fapilog.pipeline",
+    "Processor": "fapilog.processors",
+    "FapilogHandler": "fapilog.stdlib",
+    "capture_stdlib": "fapilog.stdlib",
+}
+
+#: Public submodules that ``import fapilog`` used to load as a side effect: still
+#: reachable as attributes (``fapilog.config.Settings``), imported on first access.
+_SUBMODULES = frozenset(
+    {
+        "alerting",
+        "audit",
+        "bridges",
+        "compliance",
+        "config",
+        "errors",
+        "exporters",
+        "otel",
+        "pipeline",
+        "plugin",
+        "processors",
+        "redaction",
+        "spool",
+        "stdlib",
+    }
+)
+
+if not typing.TYPE_CHECKING:  # type checkers see the imports above, and no catch-all
+
+    def __getattr__(name: str) -> object:
+        """Import a lazy public name (or public submodule) on first access (PEP 562)."""
+        module = _LAZY.get(name)
+        if module is not None:
+            value = getattr(importlib.import_module(module), name)
+        elif name in _SUBMODULES:
+            value = importlib.import_module(f"{__name__}.{name}")
+        else:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -5,17 +5,17 @@ from __future__ import annotations
 import collections
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
 from fapilog import _levels, _severity
-from fapilog._diagnostics import reporter
+from fapilog._defaults import load_settings
+from fapilog._diagnostics import flush_at_exit, reporter
 from fapilog._logger import Logger, PipelineRef, add_callsite
-from fapilog.config import ConfigError, Settings
-from fapilog.exporters._registry import resolve_exporters, resolve_processors
-from fapilog.pipeline._materialize import REC_LOGGER, REC_SEVERITY
-from fapilog.pipeline._pipeline import Pipeline
-from fapilog.pipeline._stats import PipelineStats
+from fapilog.errors import ConfigError
 
+# The pipeline, the settings model (pydantic) and the exporters are imported where
+# they are used: importing fapilog and creating loggers must not load them (the first
+# event that needs a pipeline does; docs/architecture.md, "Import cost").
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -26,8 +26,11 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from fapilog._levels import LevelWatcher
+    from fapilog.config import Settings
     from fapilog.exporters._base import Exporter
     from fapilog.pipeline._materialize import CapturedRecord
+    from fapilog.pipeline._pipeline import Pipeline
+    from fapilog.pipeline._stats import PipelineStats
     from fapilog.processors._base import Processor
 
 __all__ = [
@@ -95,6 +98,8 @@ class _LazyIntake:
 
 def _wanted(pipeline: Pipeline, rec: CapturedRecord) -> bool:
     """Whether the default pipeline, just built, wants a record captured before it was."""
+    from fapilog.pipeline._materialize import REC_LOGGER, REC_SEVERITY
+
     scope = getattr(rec[REC_LOGGER], "_scope", None)
     return pipeline.intake.accepts(getattr(scope, "name", None), rec[REC_SEVERITY])
 
@@ -123,11 +128,25 @@ def _default_or_report() -> Pipeline | None:
             f"no pipeline could be started ({type(exc).__name__}: {exc}); "
             "events logged now are lost",
         )
+        if not threading.main_thread().is_alive():
+            # An exit hook logging for the first time (the pipeline's modules no longer
+            # import then): the reporter's own exit flush has run already.
+            flush_at_exit()
         return None
 
 
 _LAZY = _LazyDefault()
 _DEFAULT = PipelineRef(_LAZY)
+
+
+def _built() -> Pipeline | None:
+    """The default pipeline if it was built (or configured); never builds one.
+
+    ``_DEFAULT`` follows either the lazy stand-in or a pipeline :func:`_install`
+    installed, so this needs no ``isinstance`` (nor the pipeline module loaded).
+    """
+    current = _DEFAULT.pipeline
+    return None if current is _LAZY else cast("Pipeline", current)
 
 
 def _install(pipeline: Pipeline) -> None:
@@ -147,12 +166,12 @@ def default_pipeline() -> Pipeline:
     here): the fallback pipeline is used, and one line on stderr names the variable
     and the fix (see :func:`configure_from_environment`).
     """
-    current = _DEFAULT.pipeline
-    if isinstance(current, Pipeline):
+    current = _built()
+    if current is not None:
         return current
     with _lock:
-        current = _DEFAULT.pipeline
-        if isinstance(current, Pipeline):
+        current = _built()
+        if current is not None:
             return current
         pipeline = _from_environment()
         _install(pipeline)
@@ -200,6 +219,8 @@ def configure_from_environment(
     Raises:
         ConfigTypeError: a processor is not a processor.
     """
+    from fapilog.exporters._registry import resolve_processors
+
     checked = None if processors is None else resolve_processors(processors)
     return _make_default(
         _from_environment(exporters=exporters, processors=checked, resource=resource)
@@ -212,9 +233,16 @@ def _from_environment(
     processors: list[Processor] | None = None,
     resource: Resource | Callable[[Settings], Resource] | None = None,
 ) -> Pipeline:
-    """A pipeline built from the environment, or the fallback pipeline (reported)."""
+    """A pipeline built from the environment, or the fallback pipeline (reported).
+
+    With nothing in the environment to validate, the settings are the defaults,
+    built without pydantic (:func:`fapilog._defaults.load_settings`).
+    """
+    from fapilog.exporters._registry import resolve_exporters
+    from fapilog.pipeline._pipeline import Pipeline
+
     try:
-        settings = Settings.load()
+        settings = load_settings()
         extra = [name.strip().lower() if isinstance(name, str) else name for name in exporters]
         names = list(dict.fromkeys([*extra, *settings.exporters]))
         built = resolve_exporters(names, settings, source=settings.source("exporters"))
@@ -240,6 +268,9 @@ def _fallback(
     resource: Resource | Callable[[Settings], Resource] | None,
 ) -> Pipeline:
     """The fallback pipeline: what is valid in the environment, console, redaction."""
+    from fapilog.config import Settings
+    from fapilog.pipeline._pipeline import Pipeline
+
     fields = Settings.model_fields
     reset = {
         name: fields[name].get_default(call_default_factory=True)
@@ -366,9 +397,13 @@ def configure(
         ConfigTypeError: an exporter or processor object is not one (also a
             :class:`TypeError`).
     """
+    from fapilog.pipeline._pipeline import Pipeline
+
     extra: dict[str, Any] = dict(overrides)
     if spool is not None:
         extra["spool_dir"] = spool
+    if settings is None and not extra:  # nothing given in code: the environment's
+        settings = load_settings()
     return _make_default(
         Pipeline(settings, exporters=exporters, processors=processors, resource=resource, **extra)
     )
@@ -377,9 +412,9 @@ def configure(
 def _make_default(pipeline: Pipeline) -> Pipeline:
     """Make ``pipeline`` the default one, then shut the previous one down."""
     with _lock:
-        previous = _DEFAULT.pipeline
+        previous = _built()
         _install(pipeline)
-    if isinstance(previous, Pipeline):
+    if previous is not None:
         previous.shutdown()
     return pipeline
 
@@ -401,33 +436,35 @@ def get_logger(name: str | None = None) -> Logger:
 
 def flush(timeout: float | None = None) -> bool:
     """Flush the default pipeline (see :meth:`Pipeline.flush`)."""
-    current = _DEFAULT.pipeline
-    return current.flush(timeout) if isinstance(current, Pipeline) else True
+    current = _built()
+    return current.flush(timeout) if current is not None else True
 
 
 async def aflush(timeout: float | None = None) -> bool:
     """Awaitable :func:`flush`."""
-    current = _DEFAULT.pipeline
-    return await current.aflush(timeout) if isinstance(current, Pipeline) else True
+    current = _built()
+    return await current.aflush(timeout) if current is not None else True
 
 
 def shutdown(timeout: float | None = None) -> bool:
     """Shut the default pipeline down (see :meth:`Pipeline.shutdown`)."""
-    current = _DEFAULT.pipeline
-    return current.shutdown(timeout) if isinstance(current, Pipeline) else True
+    current = _built()
+    return current.shutdown(timeout) if current is not None else True
 
 
 async def ashutdown(timeout: float | None = None) -> bool:
     """Awaitable :func:`shutdown`."""
-    current = _DEFAULT.pipeline
-    return await current.ashutdown(timeout) if isinstance(current, Pipeline) else True
+    current = _built()
+    return await current.ashutdown(timeout) if current is not None else True
 
 
 def stats() -> PipelineStats:
     """Accounting snapshot of the default pipeline (all zero before first use)."""
-    current = _DEFAULT.pipeline
-    if isinstance(current, Pipeline):
+    current = _built()
+    if current is not None:
         return current.stats()
+    from fapilog.pipeline._stats import PipelineStats
+
     return PipelineStats(emitted=0, exported=0, dropped={}, in_flight=0, queued=0)
 
 
@@ -476,12 +513,12 @@ def get_level(name: str | None = None) -> str:
     """
     key = "" if name is None else name.strip()
     key = "" if key in _levels.ROOT_NAMES else key
-    current = _DEFAULT.pipeline
-    if isinstance(current, Pipeline):
+    current = _built()
+    if current is not None:
         root, rules = current.intake.level, current.intake.levels
     else:
         try:
-            settings = Settings.load()
+            settings = load_settings()
             root = settings.level_number
             rules = {k: _levels.parse_level(v) for k, v in settings.levels.items()}
         except Exception:  # the fallback pipeline's level is the default one

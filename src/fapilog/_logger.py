@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+import weakref
 from time import time_ns
 from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from fapilog import _levels, _severity
 from fapilog._callsite import FILE as _FILE
@@ -18,15 +19,6 @@ from fapilog._callsite import LINE as _LINE
 from fapilog._callsite import callsite_enabled, frame_at
 from fapilog._diagnostics import reporter
 from fapilog._normalize import normalize_value
-from fapilog.pipeline._materialize import (
-    IMMUTABLE_TYPES,
-    REC_FIELDS,
-    REC_LOGGER,
-    capture_exception,
-    capture_record,
-    fields_may_change,
-    snapshot_call,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -34,6 +26,7 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     from opentelemetry.context import Context
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     from opentelemetry.trace import Tracer
 
     from fapilog._helpers import Catch, Timed
@@ -70,11 +63,112 @@ def _context_getter() -> Callable[[], Context]:
 
 _get_context = _context_getter()
 
+# -- the capture helpers, bound on the first log call ---------------------------------------
+#
+# They live in fapilog.pipeline._materialize, whose imports (the OTel SDK, the pipeline
+# package) are what ``import fapilog`` and get_logger() must not pay for (issue 20,
+# docs/architecture.md "Import cost"). Until the first capture these names hold stand-ins
+# that import the module, rebind every name below to the real function and call it; the
+# level methods read them as globals, so from then on they call the real ones directly.
+
+_capture_lock = threading.Lock()
+
+
+def _bind_capture() -> bool:
+    """Import the caller-side capture helpers and give every logger its OTel scope.
+
+    False when they cannot be imported: after threading's shutdown (an ``atexit``
+    handler logging for the first time) the OTel SDK no longer imports, as it starts a
+    thread pool on import. The call then goes on without them (no snapshot, no
+    exception) and the lazy default pipeline, which cannot be built either, reports
+    the loss; a log call never raises.
+    """
+    global _may_change, _flat, snapshot_call, capture_exception, capture_record
+    try:
+        from fapilog.pipeline import _materialize
+
+        _give_scopes()
+    except Exception:
+        return False
+    _may_change = _materialize.fields_may_change
+    _flat = _materialize.IMMUTABLE_TYPES.issuperset
+    snapshot_call = _materialize.snapshot_call
+    capture_exception = _materialize.capture_exception
+    capture_record = _materialize.capture_record
+    return True
+
+
+def _first_may_change(fields: dict[Any, Any]) -> bool:
+    return _may_change(fields) if _bind_capture() else False
+
+
+def _first_flat(types: Any) -> bool:
+    return _flat(types) if _bind_capture() else True
+
+
+def _first_snapshot_call(msg: Any, args: Any, fields: dict[Any, Any]) -> tuple[Any, Any]:
+    return snapshot_call(msg, args, fields) if _bind_capture() else (msg, args)
+
+
+def _first_capture_exception(exc_info: Any) -> BaseException | None:
+    return capture_exception(exc_info) if _bind_capture() else None
+
+
+def _first_capture_record(*parts: Any) -> CapturedRecord:
+    if _bind_capture():
+        return capture_record(*parts)
+    return cast("CapturedRecord", (*parts, *(None,) * (9 - len(parts))))
+
+
 # One C call on every log call with keywords: False unless a value may still change
 # (see fapilog.pipeline._materialize.fields_may_change).
-_may_change = fields_may_change
+_may_change: Callable[[dict[Any, Any]], bool] = _first_may_change
 # %-arguments that are all immutable scalars are formatted on the worker.
-_flat = IMMUTABLE_TYPES.issuperset
+_flat: Callable[[Any], bool] = _first_flat
+snapshot_call: Callable[[Any, Any, dict[Any, Any]], tuple[Any, Any]] = _first_snapshot_call
+capture_exception: Callable[[Any], BaseException | None] = _first_capture_exception
+capture_record: Callable[..., CapturedRecord] = _first_capture_record
+
+#: Loggers created before the OTel SDK was loaded, waiting for their instrumentation
+#: scope (an SDK object the worker puts on their events); ``None`` once it is loaded.
+#: The first capture of any logger loads it (:func:`_bind_capture`), before any event
+#: can reach a worker.
+_unscoped: weakref.WeakSet[Logger] | None = weakref.WeakSet()
+_new_scope: Callable[[str], InstrumentationScope] | None = None
+
+
+def _give_scopes() -> None:
+    """Load the OTel SDK's scope class; give the loggers waiting for one theirs."""
+    global _unscoped, _new_scope
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    with _capture_lock:
+        if _unscoped is None:
+            return
+        _new_scope = InstrumentationScope
+        made: dict[str, InstrumentationScope] = {}  # a logger and its copies share one
+        for logger in list(_unscoped):
+            scope = made.get(logger._name)
+            if scope is None:
+                scope = made[logger._name] = InstrumentationScope(logger._name)
+            logger._scope = scope
+        # Last: a logger created without the lock after this line finds the scope class.
+        _unscoped = None
+
+
+def _set_scope(logger: Logger, source: Logger | None) -> None:
+    """Give ``logger`` its scope (``source``'s, for a copy), or a place in the wait list."""
+    if _unscoped is not None:
+        with _capture_lock:
+            if _unscoped is not None:
+                _unscoped.add(logger)
+                return
+    if source is not None:
+        logger._scope = source._scope
+    else:
+        logger._scope = cast("Callable[[str], InstrumentationScope]", _new_scope)(logger._name)
+
+
 _getframe = sys._getframe
 #: In a logger's threshold: a rate limit applies (see fapilog._levels).
 _LIMITED = _levels.LIMITED
@@ -450,6 +544,7 @@ class Logger:
     __slots__ = ("__weakref__", "_depth", "_fields", "_level", "_limit", "_name", "_ref", "_scope")
     _level: int
     _limit: NameLimiter  # None unless _level carries LIMITED
+    _scope: InstrumentationScope  # set by _set_scope (later for loggers made before the SDK)
 
     def __init__(self, name: str, ref: PipelineRef, fields: Mapping[str, Any] | None = None):
         self._name = name
@@ -457,7 +552,7 @@ class Logger:
         self._fields: dict[str, Any] = dict(fields) if fields else {}
         if self._fields:
             snapshot_call(name, (), self._fields)
-        self._scope = InstrumentationScope(name)
+        _set_scope(self, None)
         self._depth = 1
         _levels.register(self)
 
@@ -483,7 +578,7 @@ class Logger:
         new._name = self._name
         new._ref = self._ref
         new._fields = self._fields
-        new._scope = self._scope
+        _set_scope(new, self)
         new._depth = self._depth
         _levels.register_copy(new, self)
         return new
@@ -1012,6 +1107,8 @@ def add_callsite(rec: CapturedRecord, frame: FrameType | None) -> None:
     first one outside fapilog's logging modules, then ``stacklevel - 1`` further up.
     Not on the hot path.
     """
+    from fapilog.pipeline._materialize import REC_FIELDS, REC_LOGGER
+
     logger, fields = rec[REC_LOGGER], rec[REC_FIELDS]
     if not isinstance(logger, Logger) or _FILE in fields:
         return

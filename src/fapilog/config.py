@@ -27,7 +27,10 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from fapilog import _severity
+from fapilog._settings_common import FIELD_TO_OTEL as _FIELD_TO_OTEL
+from fapilog._settings_common import OTEL_ENV as OTEL_ENV  # re-exported (fapilog.cli)
+from fapilog._settings_common import env_variable as env_variable
+from fapilog._settings_common import level_number as _level_number
 from fapilog._validation import explain
 from fapilog.errors import ConfigError, ConfigTypeError
 
@@ -40,16 +43,9 @@ __all__ = ["ConfigError", "ConfigTypeError", "Settings"]
 
 OverflowPolicy = Literal["block", "drop_newest", "drop_oldest"]
 
-#: OTEL_* variables and the setting each one feeds (after FAPILOG_*).
-OTEL_ENV: dict[str, str] = {
-    "OTEL_SERVICE_NAME": "service_name",
-    "OTEL_LOGS_EXPORTER": "exporters",
-    "OTEL_BLRP_SCHEDULE_DELAY": "schedule_delay_ms",
-    "OTEL_BLRP_MAX_QUEUE_SIZE": "max_queue_size",
-    "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "max_export_batch_size",
-    "OTEL_BLRP_EXPORT_TIMEOUT": "export_timeout_ms",
-}
-_FIELD_TO_OTEL = {v: k for k, v in OTEL_ENV.items()}
+# OTEL_ENV (the OTEL_* variables and the setting each one feeds, after FAPILOG_*),
+# env_variable() and the level parser live in fapilog._settings_common: the default
+# pipeline uses them without importing pydantic (docs/architecture.md, "Import cost").
 
 
 class _OtelEnvSource(PydanticBaseSettingsSource):
@@ -488,30 +484,6 @@ class _DefaultsOnly(Settings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
-
-
-def _level_number(level: str) -> int:
-    text = level.strip()
-    try:
-        number = int(text)
-    except ValueError:
-        return _severity.parse_level(text)
-    return _severity.parse_level(number)
-
-
-def env_variable(name: str) -> str | None:
-    """The environment variable that currently sets setting ``name``, if any.
-
-    ``FAPILOG_<NAME>`` wins over the ``OTEL_*`` variable that feeds the same setting,
-    as in :meth:`Settings.load`.
-    """
-    variable = f"FAPILOG_{name.upper()}"
-    if os.environ.get(variable, "") != "":
-        return variable
-    otel = _FIELD_TO_OTEL.get(name)
-    if otel is not None and os.environ.get(otel, "") != "":
-        return otel
-    return None
 
 
 def _where(name: str, overrides: dict[str, Any]) -> str:

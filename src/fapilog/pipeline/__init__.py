@@ -1,9 +1,41 @@
-"""The pipeline: buffering, processing, batching and exporting, off the caller's thread."""
+"""The pipeline: buffering, processing, batching and exporting, off the caller's thread.
+
+The names below are imported on first access (PEP 562): the caller-side capture
+helpers of :mod:`fapilog.pipeline._materialize` are needed by ``Logger.bind()`` and the
+first log call without the worker, asyncio and the exporters (docs/architecture.md,
+"Import cost").
+"""
 
 from __future__ import annotations
 
-from fapilog.pipeline._batch import AsyncBatchProcessor
-from fapilog.pipeline._pipeline import Pipeline
-from fapilog.pipeline._stats import ExporterStats, PipelineStats
+import importlib
+import typing
+
+if typing.TYPE_CHECKING:
+    from fapilog.pipeline._batch import AsyncBatchProcessor
+    from fapilog.pipeline._pipeline import Pipeline
+    from fapilog.pipeline._stats import ExporterStats, PipelineStats
 
 __all__ = ["AsyncBatchProcessor", "ExporterStats", "Pipeline", "PipelineStats"]
+
+_LAZY = {
+    "AsyncBatchProcessor": "fapilog.pipeline._batch",
+    "ExporterStats": "fapilog.pipeline._stats",
+    "Pipeline": "fapilog.pipeline._pipeline",
+    "PipelineStats": "fapilog.pipeline._stats",
+}
+
+if not typing.TYPE_CHECKING:  # type checkers see the imports above, and no catch-all
+
+    def __getattr__(name: str) -> object:
+        """Import a public name on first access (PEP 562)."""
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

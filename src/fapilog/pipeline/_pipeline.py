@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.resources import Resource
 
 from fapilog._diagnostics import reporter
-from fapilog.config import Settings
 from fapilog.pipeline import _lifecycle
 from fapilog.pipeline._assembly import assemble, default_resource
 from fapilog.pipeline._durable import open_link
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from fapilog._logger import Logger
+    from fapilog.config import Settings
     from fapilog.exporters._base import Exporter
     from fapilog.pipeline._stats import PipelineStats
     from fapilog.processors._base import Processor
@@ -79,9 +79,15 @@ class Pipeline:
         resource: Resource | None = None,
         **overrides: Any,
     ) -> None:
+        # The model (pydantic) is imported here: the zero-configuration default
+        # pipeline runs on settings built without it (fapilog._defaults).
         if settings is None:
+            from fapilog.config import Settings
+
             settings = Settings.load(**overrides)
         elif overrides:
+            from fapilog.config import Settings
+
             settings = Settings.load(**{**settings.model_dump(exclude_unset=True), **overrides})
         self.settings = settings
         self._serial = next(_serials)
