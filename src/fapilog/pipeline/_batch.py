@@ -141,8 +141,8 @@ class _Batch:
         "fail_reason",
         "first_seq",
         "holders",
-        "ledger",
         "nbytes",
+        "origin",
         "pending",
         "replay",
     )
@@ -164,9 +164,18 @@ class _Batch:
         self.first_seq = first_seq
         self.end_seq = end_seq
         self.holders = lanes  # lanes that still hold the events in memory
-        self.ledger = self  # the batch the accounting counts (a re-read copy: the original)
+        #: A copy read back from the spool: the batch it was read for; else None. Not
+        #: ``self``: a batch that refers to itself is a reference cycle, which only the
+        #: garbage collector's full passes free, keeping its events alive until then.
+        self.origin: _Batch | None = None
         #: A batch an earlier process left behind: counted by the spool link only.
         self.replay = False
+
+    @property
+    def ledger(self) -> _Batch:
+        """The batch the accounting counts: itself, or for a re-read copy the original."""
+        origin = self.origin
+        return self if origin is None else origin
 
 
 class _Lane:
@@ -290,7 +299,7 @@ class _Lane:
             events = [event for _, event in records]
             copy = _Batch(events, 0, sum(estimate_size(e) for e in events))
             copy.first_seq, copy.end_seq = ledger.first_seq, ledger.end_seq
-            copy.ledger = ledger
+            copy.origin = ledger
             self.backlog.append(copy)
             self.backlog_events += copy.count
             self.backlog_bytes += copy.nbytes
@@ -413,6 +422,10 @@ class _Lane:
                 self._took(batch)
                 self.exporting += 1
                 task = loop.create_task(self._export_one(batch, slots))
+                # Not kept while the lane waits for the next batch: a frame that still
+                # refers to it would keep its events alive (and, once the task is
+                # cancelled, in a traceback cycle only the garbage collector frees).
+                del batch
                 running.add(task)
                 task.add_done_callback(running.discard)
         finally:

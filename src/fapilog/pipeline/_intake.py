@@ -313,10 +313,20 @@ class Intake:
                 self._space.notify_all()
         if self._async_waiters:
             waiters, self._async_waiters = self._async_waiters, []
+            # One thread-safe call per event loop, not per waiting task: each call
+            # writes to the loop's self-pipe (a system call that lets go of the GIL),
+            # and a hundred tasks waiting on one loop is the usual case.
+            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
             for loop, fut in waiters:
+                futures = by_loop.get(loop)
+                if futures is None:
+                    by_loop[loop] = [fut]
+                else:
+                    futures.append(fut)
+            for loop, futures in by_loop.items():
                 try:
-                    loop.call_soon_threadsafe(resolve, fut)
-                except RuntimeError:  # that loop is closed; its task is gone
+                    loop.call_soon_threadsafe(resolve_all, futures)
+                except RuntimeError:  # that loop is closed; its tasks are gone
                     pass
 
     # -- drops ---------------------------------------------------------------------------
@@ -390,6 +400,13 @@ def resolve(fut: asyncio.Future[None]) -> None:
     """Complete ``fut`` unless it is done already (scheduled on its own loop)."""
     if not fut.done():
         fut.set_result(None)
+
+
+def resolve_all(futures: list[asyncio.Future[None]]) -> None:
+    """:func:`resolve` each of ``futures`` (all of one loop; scheduled on it)."""
+    for fut in futures:
+        if not fut.done():
+            fut.set_result(None)
 
 
 def _on_event_loop() -> bool:
