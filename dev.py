@@ -56,13 +56,41 @@ def _env() -> dict[str, str]:
 
 def sync() -> None:
     """Create or refresh ``.venv`` from the lock file (all workspace members)."""
+    sync_env(ROOT / ".venv", sys.executable)
+
+
+#: Asks an environment which compiled modules are older than their source (fapilog._native).
+_STALE = "import fapilog._native as n; print(' '.join(n.stale_modules()))"
+
+
+def sync_env(venv: Path, python: str, *, quiet: bool = False) -> None:
+    """``uv sync`` one environment; rebuild fapilog's compiled modules if out of date.
+
+    fapilog's build compiles its worker path with mypyc (hatch_build.py). uv does not
+    rebuild an editable install when a source file changes, so after an edit to a
+    compiled module the environment runs the pure-Python modules (fapilog._native)
+    until this rebuilds them.
+    """
     locked = ["--locked"] if (ROOT / "uv.lock").exists() else []
-    subprocess.run(
-        [str(_uv()), "sync", "--all-packages", "--python", sys.executable, *locked],
+    env = _env()
+    if venv != ROOT / ".venv":
+        env["UV_PROJECT_ENVIRONMENT"] = str(venv)
+    argv = [str(_uv()), "sync", "--all-packages", "--python", python, *locked]
+    argv += ["--quiet"] if quiet else []
+    subprocess.run(argv, cwd=ROOT, env=env, check=True)
+    probe = subprocess.run(
+        [str(venv / BIN / "python"), "-c", _STALE],
         cwd=ROOT,
-        env=_env(),
-        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    stale = probe.stdout.split()
+    if probe.returncode == 0 and not stale:
+        return
+    print(f"dev.py: rebuilding fapilog's compiled modules ({' '.join(stale)})", flush=True)
+    subprocess.run([*argv, "--reinstall-package", "fapilog"], cwd=ROOT, env=env, check=True)
 
 
 #: Every CPython fapilog supports and tests; the classifiers list exactly these.
@@ -98,15 +126,14 @@ def find_python(version: str) -> str | None:
 EXTRA_MARKERS = "not user_install and not once"
 
 
-def other_pythons() -> list[tuple[str, list[str]]] | None:
+def other_pythons() -> list[tuple[str, list[str], dict[str, str]]] | None:
     """Sync ``.venv-py3.X`` for every other supported CPython; their test commands.
 
     A missing interpreter is skipped with a note, or is an error (None) when
     ``FAPILOG_REQUIRE_ALL_PYTHONS=1`` (CI).
     """
-    uv = str(_uv())
     current = f"{sys.version_info.major}.{sys.version_info.minor}"
-    runs: list[tuple[str, list[str]]] = []
+    runs: list[tuple[str, list[str], dict[str, str]]] = []
     for version in PYTHONS:
         if version == current:
             continue
@@ -118,24 +145,19 @@ def other_pythons() -> list[tuple[str, list[str]]] | None:
             print(f"dev.py: Python {version} not found; skipped", flush=True)
             continue
         target = ROOT / f".venv-py{version}"
-        env = {**_env(), "UV_PROJECT_ENVIRONMENT": str(target)}
         print(f"dev.py: syncing {target.name} ({python})", flush=True)
-        subprocess.run(
-            [uv, "sync", "--all-packages", "--locked", "--quiet", "--python", python],
-            cwd=ROOT,
-            env=env,
-            check=True,
-        )
+        sync_env(target, python, quiet=True)
         runs.append(
             (
                 f"the test suite on Python {version}",
                 [str(target / BIN / "python"), "-m", "pytest", "-m", EXTRA_MARKERS],
+                {},
             )
         )
     return runs
 
 
-def oldest() -> tuple[str, list[str]]:
+def oldest() -> tuple[str, list[str], dict[str, str]]:
     """Prepare ``.venv-oldest`` with the oldest supported dependencies; its test command.
 
     The pins are in ``compat/oldest.txt``: the lower bounds pyproject.toml declares
@@ -150,30 +172,37 @@ def oldest() -> tuple[str, list[str]]:
         subprocess.run(
             [uv, "venv", "--python", sys.executable, str(target)], env=_env(), check=True
         )
+    # This environment is also the pure-Python one: fapilog is built with the C
+    # compiler hidden, so its build falls back to the pure wheel (hatch_build.py) and
+    # the suite runs on the pure modules, as it would where no compiler exists.
+    hidden = {**_env(), "CC": str(ROOT / ".no-compiler" / "cc"), "FAPILOG_BUILD_NATIVE": "auto"}
+    install = [uv, "pip", "install", "--quiet", "--python", str(python)]
     subprocess.run(
-        [uv, "pip", "install", "--quiet", "--python", str(python), "-r", "compat/oldest.txt"],
+        [*install, "-r", "compat/oldest.txt", "--reinstall-package", "fapilog"],
         cwd=ROOT,
-        env=_env(),
+        env=hidden,
         check=True,
     )
     show = (
-        "import importlib.metadata as m; print(', '.join(n + ' ' + m.version(n) for n in "
-        "('opentelemetry-sdk', 'pydantic', 'pydantic-settings', 'orjson', 'httpx', 'grpcio')))"
+        "import importlib.metadata as m, fapilog._native as n; print(', '.join(n + ' ' + "
+        "m.version(n) for n in ('opentelemetry-sdk', 'pydantic', 'pydantic-settings', 'orjson',"
+        " 'httpx', 'grpcio')), '| worker path:', n.status().implementation)"
     )
     subprocess.run([str(python), "-c", show], check=True)
     return (
-        "the test suite against the oldest supported dependencies",
+        "the test suite against the oldest supported dependencies, pure Python",
         [str(python), "-m", "pytest", "-m", EXTRA_MARKERS],
+        {"FAPILOG_EXPECT_NATIVE": "pure"},
     )
 
 
 def compat(args: list[str]) -> int:
     """Run the test suite in ``.venv-oldest`` against the oldest supported dependencies."""
-    _, argv = oldest()
-    return subprocess.run([*argv, *args], cwd=ROOT).returncode
+    _, argv, env = oldest()
+    return subprocess.run([*argv, *args], cwd=ROOT, env={**os.environ, **env}).returncode
 
 
-def run_parallel(runs: list[tuple[str, list[str]]], jobs: int) -> int:
+def run_parallel(runs: list[tuple[str, list[str], dict[str, str]]], jobs: int) -> int:
     """Run test commands ``jobs`` at a time, each into its own log; 0 if all passed.
 
     The suites mostly wait (on collectors, subprocesses, timeouts): on two cores two of
@@ -187,11 +216,17 @@ def run_parallel(runs: list[tuple[str, list[str]]], jobs: int) -> int:
     failed: list[str] = []
     while pending or running:
         while pending and len(running) < jobs:
-            name, argv = pending.pop(0)
+            name, argv, extra = pending.pop(0)
             log = logs / (name.replace(" ", "-").replace("/", "-") + ".log")
             print(f"dev.py: {name} (started; log {log.relative_to(ROOT)})", flush=True)
             with log.open("wb") as out:
-                proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=ROOT,
+                    env={**os.environ, **extra},
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
             running.append((name, proc, log, time.monotonic()))
         time.sleep(0.5)
         for item in list(running):

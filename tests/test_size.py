@@ -135,6 +135,7 @@ def test_flat_events_get_the_same_size_from_their_parts() -> None:
         pipeline.shutdown(timeout=5)
 
 
+@pytest.mark.pure_python
 def test_huge_values_are_sampled_and_extrapolated(monkeypatch: pytest.MonkeyPatch) -> None:
     """At most NODE_CAP items are looked at one by one; the rest is extrapolated."""
     value = [[f"{i}"] for i in range(200_000)]

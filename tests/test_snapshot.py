@@ -313,6 +313,7 @@ def test_values_that_cannot_be_copied_or_rendered_never_raise(held: Held) -> Non
     assert body.body == "<unrepresentable _Hostile>"
 
 
+@pytest.mark.pure_python
 def test_a_snapshot_that_fails_leaves_the_values_as_given_and_reports(
     ring, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import importlib
 import typing
 
+# First: chooses the compiled or the pure-Python worker path (docs/compiled.md).
+from fapilog import _native  # noqa: F401
 from fapilog._api import (
     aflush,
     ashutdown,

@@ -463,6 +463,7 @@ def test_encode_json_lines_keeps_broken_events_from_costing_the_batch() -> None:
     assert [orjson.loads(x)["body"] for x in lines[:70]] == [f"m{i}" for i in range(70)]
 
 
+@pytest.mark.pure_python
 def test_encode_json_lines_does_not_fall_back_to_per_event_for_ordinary_events(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -15,6 +15,7 @@ import concurrent.futures
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,7 +55,17 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("uv is not available to build the wheels")
     out = tmp_path_factory.mktemp("dist")
     done = subprocess.run(
-        [uv, "build", "--all-packages", "--wheel", "--out-dir", str(out)],
+        # This interpreter's build: fapilog's wheel carries modules compiled for it.
+        [
+            uv,
+            "build",
+            "--all-packages",
+            "--wheel",
+            "--python",
+            sys.executable,
+            "--out-dir",
+            str(out),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, entry_points, version
 from typing import TYPE_CHECKING, Literal
 
+from fapilog import _native
 from fapilog._version import __version__
 from fapilog.cli._app import AppConfig, AppError, load_app
 from fapilog.cli._config import OTLP_NAMES, Effective, ExporterView, add_app_argument, effective
@@ -195,6 +196,7 @@ def _imports(config: Effective) -> list[Check]:
             )
         else:
             checks.append(Check("fapilog", "ok", f"{__version__} from {_package_dir()}"))
+    checks.append(_worker_path())
     for extra, modules in _EXTRA_MODULES.items():
         missing = []
         for module in modules:
@@ -217,6 +219,25 @@ def _imports(config: Effective) -> list[Check]:
                 )
             )
     return checks
+
+
+def _worker_path() -> Check:
+    """Which implementation of the worker path runs (docs/compiled.md)."""
+    state = _native.status()
+    if state.implementation == "compiled":
+        return Check(
+            "worker path",
+            "ok",
+            f"compiled ({state.compiler}, {len(state.modules)} modules)",
+        )
+    if state.manifest is not None:  # installed, but not usable
+        return Check(
+            "worker path",
+            "warn",
+            f"pure Python: {state.reason}; fix: reinstall fapilog (from a checkout: "
+            "python3 dev.py sync)",
+        )
+    return Check("worker path", "info", f"pure Python: {state.reason}")
 
 
 def _package_dir() -> str:

@@ -58,8 +58,10 @@ __all__ = [
 #: 40 % of the whole call, measured with benchmarks/caller_cost.py on CPython 3.11);
 #: even a builder function costs about 35 ns, so :class:`~fapilog.Logger`'s level
 #: methods write the same tuple inline (tests/test_intake.py checks they match).
+#: ``args`` is typed ``Any``: usually a tuple, it is a mapping when a bridged library
+#: formats with ``%(name)s`` (the compiled build checks declared types at run time).
 CapturedRecord: TypeAlias = (
-    "tuple[int, int, Any, tuple[Any, ...], dict[str, Any], Any, Context | None, "
+    "tuple[int, int, Any, Any, dict[str, Any], Any, Context | None, "
     "BaseException | None, str | None]"
 )
 
@@ -73,7 +75,7 @@ def capture_record(
     ts: int,
     severity: int,
     msg: Any,
-    args: tuple[Any, ...],
+    args: Any,
     fields: dict[str, Any],
     logger: Any,
     context: Context | None,
@@ -350,7 +352,10 @@ def _build(
     str_head = STR_HEAD
     failed = 0
     error: BaseException | None = None
-    for rec in items:
+    # ``Any``: a record may be the eight-slot form of older callers, which the compiled
+    # build would refuse at the loop if ``rec`` were typed as a CapturedRecord.
+    records: Iterable[Any] = items
+    for rec in records:
         try:
             if len(rec) == 9:
                 ts, severity, msg, args, fields, logger, ctx, exc, severity_text = rec

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from fapilog import _native
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
@@ -84,6 +86,10 @@ class PipelineStats:
     synchronous call has blocked the worker's event loop that long, now; ``None``
     normally. Nothing is processed meanwhile: callers are bounded by the overflow
     policy."""
+    implementation: str = "pure"
+    """Which implementation of the worker path (materialising, redaction, the OTLP and
+    JSON encoders) this process runs: ``"compiled"`` (mypyc) or ``"pure"`` (Python);
+    see ``docs/compiled.md``. ``fapilog doctor`` says why."""
     spool: SpoolInfo | None = None
     """The durable disk spool (``docs/durability.md``): replayed records of an earlier
     process, possible duplicates, bytes on disk, ``degraded``; ``None`` when it is off.
@@ -107,6 +113,7 @@ class PipelineStats:
             "queued": self.queued,
             "protection": dict(self.protection),
             "stalled": self.stalled,
+            "implementation": self.implementation,
             "spool": None if self.spool is None else _spool_dict(self.spool),
             "exporters": {
                 name: {
@@ -256,6 +263,7 @@ class Accounting:
                 exporters=MappingProxyType(
                     {name: lane.snapshot() for name, lane in self.lanes.items()}
                 ),
+                implementation=_native.install().implementation,
             )
 
 

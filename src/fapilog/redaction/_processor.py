@@ -342,17 +342,20 @@ class RedactionProcessor(Processor):
         return mapping if changed is None else changed
 
     def _value(self, value: Any, fired: set[str], depth: int, ctx: bool) -> Any:
+        # ``same`` is never narrowed: compiled (mypyc), a value narrowed to int or float
+        # is unboxed, and returning it would hand back a new plain int for an IntEnum.
+        same: Any = value
         if isinstance(value, str):
             return self._string(value, fired, ctx) if len(value) >= self._min_length else value
         if isinstance(value, (bool, float)) or value is None:
-            return value
+            return same
         if isinstance(value, int):
             # A card number logged as an int is still a card number.
             if value >= _CARD_MIN and self.pattern_rules:
                 text = str(value)
                 out = self._string(text, fired, ctx)
-                return value if out is text else out
-            return value
+                return same if out is text else out
+            return same
         if depth >= _MAX_DEPTH:
             fired.add("max_depth")
             return MASK
