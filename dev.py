@@ -59,17 +59,24 @@ def sync() -> None:
     sync_env(ROOT / ".venv", sys.executable)
 
 
-#: Asks an environment which compiled modules are older than their source (fapilog._native).
-_STALE = "import fapilog._native as n; print(' '.join(n.stale_modules()))"
+#: Asks an environment whether its compiled modules need building: "missing" (none for
+#: this interpreter), the names of those older than their source, or nothing.
+_STALE = (
+    "import fapilog._native as n; f = n._manifest(); "
+    "print('missing' if f is None else ' '.join(n.stale_modules()))"
+)
 
 
 def sync_env(venv: Path, python: str, *, quiet: bool = False) -> None:
-    """``uv sync`` one environment; rebuild fapilog's compiled modules if out of date.
+    """``uv sync`` one environment; (re)build fapilog's compiled modules if needed.
 
     fapilog's build compiles its worker path with mypyc (hatch_build.py). uv does not
-    rebuild an editable install when a source file changes, so after an edit to a
-    compiled module the environment runs the pure-Python modules (fapilog._native)
-    until this rebuilds them.
+    rebuild an editable install when a source file changes, and it reuses one
+    interpreter's editable build for another (an editable wheel is tagged
+    ``py3-none-any``): so when this environment has no compiled modules for its
+    interpreter, or some are older than their source, fapilog is rebuilt for it
+    (meanwhile it runs the pure-Python modules, see fapilog._native). Where
+    ``FAPILOG_BUILD_NATIVE=no`` there is nothing to build.
     """
     locked = ["--locked"] if (ROOT / "uv.lock").exists() else []
     env = _env()
@@ -78,19 +85,23 @@ def sync_env(venv: Path, python: str, *, quiet: bool = False) -> None:
     argv = [str(_uv()), "sync", "--all-packages", "--python", python, *locked]
     argv += ["--quiet"] if quiet else []
     subprocess.run(argv, cwd=ROOT, env=env, check=True)
+    if env.get("FAPILOG_BUILD_NATIVE", "").strip().lower() == "no":
+        return
     probe = subprocess.run(
         [str(venv / BIN / "python"), "-c", _STALE],
         cwd=ROOT,
-        env=env,
+        env={**env, "FAPILOG_PURE_PYTHON": "1"},
         capture_output=True,
         text=True,
         check=False,
     )
-    stale = probe.stdout.split()
-    if probe.returncode == 0 and not stale:
+    need = probe.stdout.split()
+    if probe.returncode == 0 and not need:
         return
-    print(f"dev.py: rebuilding fapilog's compiled modules ({' '.join(stale)})", flush=True)
-    subprocess.run([*argv, "--reinstall-package", "fapilog"], cwd=ROOT, env=env, check=True)
+    why = "none built for this interpreter" if need == ["missing"] else " ".join(need)
+    print(f"dev.py: building fapilog's compiled modules for {venv.name} ({why})", flush=True)
+    rebuild = ["--reinstall-package", "fapilog", "--refresh-package", "fapilog"]
+    subprocess.run([*argv, *rebuild], cwd=ROOT, env=env, check=True)
 
 
 #: Every CPython fapilog supports and tests; the classifiers list exactly these.
@@ -176,9 +187,9 @@ def oldest() -> tuple[str, list[str], dict[str, str]]:
     # compiler hidden, so its build falls back to the pure wheel (hatch_build.py) and
     # the suite runs on the pure modules, as it would where no compiler exists.
     hidden = {**_env(), "CC": str(ROOT / ".no-compiler" / "cc"), "FAPILOG_BUILD_NATIVE": "auto"}
-    install = [uv, "pip", "install", "--quiet", "--python", str(python)]
+    install = [uv, "pip", "install", "--quiet", "--python", str(python), "-r", "compat/oldest.txt"]
     subprocess.run(
-        [*install, "-r", "compat/oldest.txt", "--reinstall-package", "fapilog"],
+        [*install, "--reinstall-package", "fapilog", "--refresh-package", "fapilog"],
         cwd=ROOT,
         env=hidden,
         check=True,
