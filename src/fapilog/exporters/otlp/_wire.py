@@ -42,6 +42,16 @@ if TYPE_CHECKING:
 
 __all__ = ["WireRequest", "WireSplit", "split_wire"]
 
+# The common record in C (src/fapilog/_wirerec.c): the bytes of _record(event), or
+# None for an event outside its fast path. Only the compiled build has it (loaded by
+# fapilog._native's finder); the pure path runs _record alone.
+try:
+    from fapilog.exporters.otlp._wirerec import (  # type: ignore[import-not-found]
+        encode_record as _c_record,
+    )
+except ImportError:
+    _c_record = None
+
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _UINT64_MASK = 2**64 - 1
@@ -615,6 +625,7 @@ def split_wire(batch: Sequence[LogEvent], max_request_bytes: int | None) -> Wire
     """
     groups = _groups()
     heads = _record_heads
+    c_record = _c_record
     requests: list[WireRequest] = []
     dropped = 0
     chunk = _Chunk(groups, max_request_bytes)
@@ -630,7 +641,9 @@ def split_wire(batch: Sequence[LogEvent], max_request_bytes: int | None) -> Wire
             scope = groups.scope(last_scope)
             pieces, room = chunk.switch(used, res, scope)
             used = 0
-        record = _record(event)
+        record = c_record(event) if c_record is not None else None
+        if record is None:
+            record = _record(event)
         size = len(record)
         head = heads[size]
         framed = len(head) + size
