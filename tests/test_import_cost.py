@@ -180,6 +180,12 @@ _PROBE = """
     out["settings"] = type(fapilog.default_pipeline().settings).__name__
     dir(fapilog)
     out["public"] = all(getattr(fapilog, name) is not None for name in fapilog.__all__)
+    # The submodules ``import fapilog`` used to load are still attributes.
+    out["submodules"] = [
+        fapilog.config.Settings is fapilog.Settings,
+        fapilog.stdlib.FapilogHandler is fapilog.FapilogHandler,
+        fapilog.pipeline.Pipeline is fapilog.Pipeline,
+    ]
     print(json.dumps(out))
 """
 
@@ -241,6 +247,7 @@ def test_the_first_log_call_delivers_on_the_light_defaults(fresh: dict[str, Any]
     assert fresh["exported"] == 1
     assert fresh["settings"] == "DefaultSettings"
     assert fresh["public"] is True
+    assert fresh["submodules"] == [True, True, True]
     # The first event did load what it needs.
     assert {"fapilog.pipeline", "opentelemetry.sdk", "asyncio"} <= set(fresh["first_call"])
 

@@ -101,24 +101,7 @@ _LAZY = {
 
 #: Public submodules that ``import fapilog`` used to load as a side effect: still
 #: reachable as attributes (``fapilog.config.Settings``), imported on first access.
-_SUBMODULES = frozenset(
-    {
-        "alerting",
-        "audit",
-        "bridges",
-        "compliance",
-        "config",
-        "errors",
-        "exporters",
-        "otel",
-        "pipeline",
-        "plugin",
-        "processors",
-        "redaction",
-        "spool",
-        "stdlib",
-    }
-)
+_SUBMODULES = frozenset({"config", "errors", "exporters", "pipeline", "processors", "stdlib"})
 
 if not typing.TYPE_CHECKING:  # type checkers see the imports above, and no catch-all
 

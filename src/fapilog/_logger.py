@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import weakref
@@ -72,6 +73,15 @@ _get_context = _context_getter()
 # level methods read them as globals, so from then on they call the real ones directly.
 
 _capture_lock = threading.Lock()
+
+
+def _new_capture_lock() -> None:
+    global _capture_lock
+    _capture_lock = threading.Lock()  # a thread of the parent may have held it at fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_capture_lock)
 
 
 def _bind_capture() -> bool:
