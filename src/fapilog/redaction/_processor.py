@@ -281,14 +281,14 @@ class RedactionProcessor(Processor):
         return info, new_key
 
     def _map(
-        self, mapping: dict[str, Any], fired: set[str], depth: int, ctx: bool
-    ) -> dict[str, Any]:
+        self, mapping: dict[Any, Any], fired: set[str], depth: int, ctx: bool
+    ) -> dict[Any, Any]:
         """Return ``mapping`` itself when nothing changed, else a redacted copy.
 
         ``ctx``: the map sits under a key naming a credential context.
         """
-        changed: dict[str, Any] | None = None
-        renamed: list[tuple[str, str]] | None = None  # (key, redacted key): rare
+        changed: dict[Any, Any] | None = None
+        renamed: list[tuple[Any, str]] | None = None  # (key, redacted key): rare
         key_cache = self._key_cache
         clean = self._clean
         min_length = self._min_length

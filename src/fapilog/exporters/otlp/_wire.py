@@ -329,7 +329,9 @@ def _record(event: LogEvent) -> bytes:
     else:
         encoded = _any(body)
         parts = [time, severity, _LR_BODY + _varint(len(encoded)) + encoded]
-    attributes = event.attributes
+    # Keys typed Any: a processor may put any key in (compiled, dict[str, Any] would
+    # refuse the record instead of writing the key's str()).
+    attributes: dict[Any, Any] = event.attributes
     if attributes:
         # _key_values(attributes, _LR_ATTR), inlined, with fast paths for floats and
         # long strings.
