@@ -90,7 +90,8 @@ def test_the_light_settings_are_read_only_and_share_no_list() -> None:
         (None, False),
         ("FAPILOG_LEVEL", True),
         ("fapilog_level", True),  # pydantic-settings matches the prefix in any case
-        ("FAPILOG_NOT_A_SETTING", True),  # the model decides what a variable means
+        ("FAPILOG_Max_Queue_Size", True),
+        ("FAPILOG_PURE_PYTHON", False),  # not a setting: the model ignores it too
         *[(name, True) for name in OTEL_ENV],
         ("OTEL_EXPORTER_OTLP_ENDPOINT", False),  # read by the OTLP exporter, not Settings
         ("OTEL_RESOURCE_ATTRIBUTES", False),  # read by the OTel Resource
@@ -111,6 +112,16 @@ def test_settings_read_no_file_that_the_light_path_would_miss() -> None:
     assert config.get("secrets_dir") is None
     sources = Settings.settings_customise_sources(Settings, *(object(),) * 4)  # type: ignore[arg-type]
     assert len(sources) == 3  # init arguments, FAPILOG_* (env) and the mapped OTEL_*
+
+
+def test_the_model_ignores_a_variable_that_names_no_setting(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    """What the light path skips is what the model does not read."""
+    clean_env.setenv("FAPILOG_PURE_PYTHON", "1")
+    clean_env.setenv("FAPILOG_NOT_A_SETTING", "no")
+    assert Settings.load().model_dump() == Settings.defaults().model_dump()
+    assert type(load_settings()) is DefaultSettings
 
 
 def test_a_lowercase_variable_really_configures(clean_env: pytest.MonkeyPatch) -> None:

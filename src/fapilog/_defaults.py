@@ -2,7 +2,7 @@
 
 :class:`fapilog.Settings` is a pydantic-settings model; importing pydantic and building
 the model costs about as much as the rest of ``import fapilog`` and a first log call
-together. When there is nothing to validate (no keyword argument, no ``FAPILOG_*``
+together. When there is nothing to validate (no keyword argument, no ``FAPILOG_<SETTING>``
 variable, none of the ``OTEL_*`` variables of ``fapilog.config.OTEL_ENV``; Settings reads no
 ``.env`` file), the settings are the defaults, and :func:`load_settings` returns a
 :class:`DefaultSettings` holding them instead: same attributes, same values, same
@@ -89,6 +89,10 @@ DEFAULTS: dict[str, Callable[[], object]] = {
 }
 
 
+#: ``FAPILOG_<SETTING>`` for every setting (upper case).
+_VARIABLES = frozenset(f"FAPILOG_{name.upper()}" for name in DEFAULTS)
+
+
 class DefaultSettings:
     """:class:`fapilog.Settings` as built with no argument in an environment that sets none.
 
@@ -151,13 +155,15 @@ class DefaultSettings:
 
 
 def configured_in_environment() -> bool:
-    """Whether the environment may configure fapilog: then :class:`~fapilog.Settings` reads it.
+    """Whether the environment sets a setting: then :class:`~fapilog.Settings` reads it.
 
-    True when a variable named ``FAPILOG_*`` (in any case, as pydantic-settings matches
-    them) or one of :data:`OTEL_ENV` is set, whatever its value (an empty or unknown
-    one included): deciding whether a value is valid is the model's job.
+    True when a variable ``FAPILOG_<SETTING>`` (in any case, as pydantic-settings
+    matches them) or one of the ``OTEL_*`` variables of ``fapilog.config.OTEL_ENV`` is
+    set, whatever its value (an empty one included): deciding whether a value is valid
+    is the model's job. Other ``FAPILOG_*`` variables (``FAPILOG_PURE_PYTHON``...) are
+    not settings; the model ignores them too.
     """
-    return any(name in OTEL_ENV or name.upper().startswith("FAPILOG_") for name in os.environ)
+    return any(name in OTEL_ENV or name.upper() in _VARIABLES for name in os.environ)
 
 
 def settings_for_defaults() -> Settings:
