@@ -242,14 +242,6 @@ def test_loggers_made_before_the_sdk_get_their_scope_at_the_first_call(
     assert fresh["scopes"] == ["shop", True]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "fapilog/exporters/_registry.py imports pydantic at module level (for "
-        "ValidationError, only needed with exporter options): the patch is in the "
-        "issue-20 report; remove this mark once it is applied"
-    ),
-)
 def test_the_first_log_call_with_the_defaults_loads_no_pydantic(fresh: dict[str, Any]) -> None:
     assert [m for m in fresh["first_call"] if m in NOT_ON_FIRST_CALL] == []
 

@@ -24,6 +24,11 @@ RESOURCE = Resource({"service.name": "materialize-test"})
 
 @pytest.fixture
 def pipeline() -> Any:
+    # The records here are built by hand: load what a logger's first capture loads
+    # (its OTel scope among them), as a real log call would have.
+    from fapilog._logger import _bind_capture
+
+    assert _bind_capture()
     p = Pipeline(exporters=[], redaction=False, resource=RESOURCE)
     yield p
     p.shutdown(timeout=5)

@@ -5,7 +5,7 @@ modules are the reference (docs/compiled.md). Here both run side by side in one
 process: the modules as imported (compiled where the compiled path is active) and
 fresh pure copies executed from the same sources (``fapilog._native.load_pure``),
 on property-based inputs: materialising captured calls, redaction, the OTLP wire
-encoder, the JSON-lines encoder, sizing and normalisation must give the same bytes,
+encoder (and its C fast path), sizing and normalisation must give the same bytes,
 values and counts.
 
 Where the compiled path is not active (a pure install, ``FAPILOG_PURE_PYTHON=1``) the
@@ -35,7 +35,6 @@ from test_otlp_wire import odd_events
 import fapilog._native as native
 from fapilog import _normalize
 from fapilog._event import LogEvent
-from fapilog.exporters import _jsonl, _jsonsafe
 from fapilog.exporters.otlp import _wire
 from fapilog.pipeline import _materialize, _size
 from fapilog.redaction import _processor
@@ -45,8 +44,6 @@ from fapilog.redaction import _processor
 COVERED = (
     "fapilog._normalize",
     "fapilog.pipeline._size",
-    "fapilog.exporters._jsonsafe",
-    "fapilog.exporters._jsonl",
     "fapilog.pipeline._materialize",
     "fapilog.redaction._processor",
     "fapilog.exporters.otlp._wire",
@@ -54,8 +51,6 @@ COVERED = (
 ACTIVE: dict[str, ModuleType] = {
     "fapilog._normalize": _normalize,
     "fapilog.pipeline._size": _size,
-    "fapilog.exporters._jsonsafe": _jsonsafe,
-    "fapilog.exporters._jsonl": _jsonl,
     "fapilog.pipeline._materialize": _materialize,
     "fapilog.redaction._processor": _processor,
     "fapilog.exporters.otlp._wire": _wire,
@@ -237,24 +232,6 @@ def test_the_otlp_wire_encoder_writes_the_same_bytes(batch: list[LogEvent], limi
     assert [(r.payload, r.size, r.records) for r in ours.requests] == [
         (r.payload, r.size, r.records) for r in ref.requests
     ]
-
-
-@PROPERTY
-@given(st.lists(events, max_size=6), st.booleans())
-def test_the_json_lines_encoder_writes_the_same_bytes(
-    batch: list[LogEvent], include_resource: bool
-) -> None:
-    ours = _outcome(lambda: _jsonl.encode_json_lines(batch, include_resource=include_resource))
-    ref = _outcome(
-        lambda: PURE["fapilog.exporters._jsonl"].encode_json_lines(
-            batch, include_resource=include_resource
-        )
-    )
-    assert ours == ref
-    for event in batch:
-        assert _jsonl.encode_json_line(event) == PURE["fapilog.exporters._jsonl"].encode_json_line(
-            event
-        )
 
 
 @PROPERTY

@@ -28,8 +28,6 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from pydantic import ValidationError
-
 from fapilog._validation import check_known, explain
 from fapilog.errors import ConfigError, ConfigTypeError
 
@@ -86,6 +84,8 @@ def _with_options(
     check_known(options, known, what=f"{exporter!r} exporter")
     if not options:
         return settings
+    from pydantic import ValidationError
+
     update = {prefix + name: value for name, value in options.items()}
     try:
         built = type(settings).model_validate({**settings.model_dump(exclude_unset=True), **update})

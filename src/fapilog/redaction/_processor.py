@@ -18,12 +18,20 @@ from fapilog.redaction._secret import HmacKey
 
 if TYPE_CHECKING:
     import re
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from pydantic import SecretBytes, SecretStr
 
     from fapilog._event import LogEvent
     from fapilog.redaction._rules import Action
+
+try:  # read by the compiled build; a pure install may not have mypy_extensions
+    from mypy_extensions import mypyc_attr
+except ImportError:  # pragma: no cover - depends on the environment
+
+    def mypyc_attr(*args: Any, **kwargs: Any) -> Callable[[type], type]:  # type: ignore[misc]
+        return lambda cls: cls
+
 
 __all__ = ["MASK", "REDACTED_ATTRIBUTE", "TRUNCATED", "RedactionProcessor"]
 
@@ -52,6 +60,9 @@ _NO_KEY_RULE: tuple[KeyRule | None, KeyRule | None, bool] = (None, None, False)
 _KeyInfo = tuple["KeyRule | None", "KeyRule | None", bool]
 
 
+# A regular Python class when compiled too (its methods are still compiled): a native
+# class has no __dict__, which its copy, pickling and secret-hiding protocol rely on.
+@mypyc_attr(native_class=False)
 class RedactionProcessor(Processor):
     """Redacts secrets and personal data before any exporter or user processor sees them.
 

@@ -27,6 +27,7 @@ changes, and the exact request size is computed only near the limit (see
 
 from __future__ import annotations
 
+import importlib
 import struct
 import sys
 from collections.abc import Mapping
@@ -45,10 +46,10 @@ __all__ = ["WireRequest", "WireSplit", "split_wire"]
 # The common record in C (src/fapilog/_wirerec.c): the bytes of _record(event), or
 # None for an event outside its fast path. Only the compiled build has it (loaded by
 # fapilog._native's finder); the pure path runs _record alone.
+# By name: a compiled-only extension has no source module (for tools that read imports).
+_c_record: Callable[[LogEvent], bytes | None] | None
 try:
-    from fapilog.exporters.otlp._wirerec import (  # type: ignore[import-not-found]
-        encode_record as _c_record,
-    )
+    _c_record = importlib.import_module("fapilog.exporters.otlp._wirerec").encode_record
 except ImportError:
     _c_record = None
 
