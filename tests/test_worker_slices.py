@@ -136,3 +136,49 @@ def test_async_waiters_on_one_loop_are_woken_with_one_thread_safe_call() -> None
     left = asyncio.run(main())
     assert len(left) <= 3
     assert not intake.acct.dropped
+
+
+def test_the_gil_is_handed_over_only_once_an_event_loop_met_a_full_buffer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A burst from plain threads keeps the worker at full speed (a hand-off to a busy
+    thread costs it a switch interval); once a caller on an event loop met a full buffer
+    (it waited in ``ainfo`` or dropped), the worker lets go of the GIL between slices."""
+    zero_sleeps: list[threading.Thread] = []
+    real_sleep = _worker.time.sleep
+
+    def sleep(seconds: float) -> None:
+        if seconds == 0:
+            zero_sleeps.append(threading.current_thread())
+        real_sleep(seconds)
+
+    monkeypatch.setattr(_worker.time, "sleep", sleep)
+    holding = _Holding([])
+    pipeline = Pipeline(
+        exporters=[RecordingExporter()],
+        processors=[holding],
+        redaction=False,
+        max_queue_size=4,
+        block_timeout_ms=0,
+    )
+    try:
+        worker, intake = pipeline._worker, pipeline.intake
+        log = pipeline.get_logger("t")
+        log.info("held")  # the worker takes it and waits in the processor
+        assert holding.entered.wait(10)
+        for _ in range(10):
+            log.info("from a plain thread")  # the buffer fills, then drops
+        assert not intake.loop_callers
+        worker.hand_off()
+        assert zero_sleeps == []
+
+        async def on_a_loop() -> None:
+            log.info("from a coroutine")  # full: dropped, never waits on a loop
+
+        asyncio.run(on_a_loop())
+        assert intake.loop_callers
+        worker.hand_off()
+        assert zero_sleeps == [threading.current_thread()]
+    finally:
+        holding.gate.set()
+        pipeline.shutdown(timeout=5)

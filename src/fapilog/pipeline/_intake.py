@@ -155,6 +155,11 @@ class Intake:
         self.lock = threading.RLock()
         self._space = threading.Condition(threading.RLock())
         self._space_waiters = 0
+        #: True once a call from a thread running an asyncio loop met a full buffer (it
+        #: waited in ``aput`` or dropped): from then on the worker hands the GIL over
+        #: between slices of work (``Worker.hand_off``) so that loop is not starved. A
+        #: burst from plain threads keeps the worker's full speed.
+        self.loop_callers = False
         self._async_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.refresh_gate()
 
@@ -292,6 +297,7 @@ class Intake:
             return
         if self.capacity < 0 and _capture.capture(self._owner, rec):
             return
+        self.loop_callers = True
         while len(ring) >= self.limit and not self.closed:
             loop = asyncio.get_running_loop()
             fut: asyncio.Future[None] = loop.create_future()
@@ -361,12 +367,10 @@ class Intake:
             ring.append(rec)
             self._report_full()
             return
-        if (
-            policy == "block"
-            and self.block_timeout > 0
-            and not in_worker_thread()
-            and not _on_event_loop()
-        ):
+        on_loop = _on_event_loop()
+        if on_loop:
+            self.loop_callers = True
+        if policy == "block" and self.block_timeout > 0 and not in_worker_thread() and not on_loop:
             deadline = time.monotonic() + self.block_timeout
             with self._space:
                 self._space_waiters += 1
