@@ -217,8 +217,9 @@ def run_parallel(runs: list[tuple[str, list[str], dict[str, str]]], jobs: int) -
     """Run test commands ``jobs`` at a time, each into its own log; 0 if all passed.
 
     The suites mostly wait (on collectors, subprocesses, timeouts): on two cores the
-    three extra suites together take about 4 minutes, one alone about 3 (measured). Each log is printed whole when its run ends, so
-    the output reads as if they ran one after the other.
+    three extra suites together take about 4 minutes, one alone about 3 (measured).
+    Each log is printed whole when its run ends, so the output reads as if they ran one
+    after the other.
     """
     logs = ROOT / ".test-logs"
     logs.mkdir(exist_ok=True)
