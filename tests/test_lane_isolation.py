@@ -133,6 +133,9 @@ def test_a_slow_exporter_back_pressures_the_intake_and_drops_are_never_processed
         max_queue_size=1_000,
         max_export_batch_size=100,
         schedule_delay_ms=5,
+        # A lane wait of 1 s (block_timeout_ms / 2): on a loaded machine a 20 ms export
+        # can take longer than the default 50 ms, and this lane is meant to deliver.
+        block_timeout_ms=2_000,
         redaction=False,
     )
     log = pipeline.get_logger("burst")
@@ -161,6 +164,7 @@ def test_a_burst_the_bounds_can_hold_is_not_dropped(policy: str) -> None:
         max_queue_size=2_000,
         max_export_batch_size=100,
         schedule_delay_ms=5,
+        block_timeout_ms=2_000,  # a lane wait of 1 s, as above
         redaction=False,
     )
     log = pipeline.get_logger("burst")
