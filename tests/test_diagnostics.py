@@ -86,9 +86,9 @@ def test_lines_are_scrubbed_and_written_by_the_writer_thread(
     threads: list[str] = []
     real_scrub = _diagnostics.scrub
 
-    def recording_scrub(text: str) -> str:
+    def recording_scrub(text: str, plain: str | None = None) -> str:
         threads.append(threading.current_thread().name)
-        return real_scrub(text)
+        return real_scrub(text, plain)
 
     monkeypatch.setattr(_diagnostics, "scrub", recording_scrub)
     r = Reporter(stream=pipe.stream)

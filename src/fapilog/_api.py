@@ -127,6 +127,7 @@ def _default_or_report() -> Pipeline | None:
             "default_pipeline_failed",
             f"no pipeline could be started ({type(exc).__name__}: {exc}); "
             "events logged now are lost",
+            plain="no pipeline could be started; events logged now are lost",
         )
         if not threading.main_thread().is_alive():
             # An exit hook logging for the first time (the pipeline's modules no longer

@@ -40,12 +40,13 @@ _scrub_lock = threading.Lock()
 _scrubber: RedactionProcessor | None = None
 
 
-def scrub(text: str) -> str:
+def scrub(text: str, plain: str | None = None) -> str:
     """``text`` with what the default redaction detectors find masked.
 
     Every pattern rule runs, the context-dependent ones (the AWS secret key) as if
     the text sat under a credential key. If redaction itself fails, the text is
-    withheld rather than printed.
+    withheld rather than printed; ``plain`` (a fixed text known to hold no secret, if
+    the caller has one) is written in its place.
     """
     global _scrubber
     try:
@@ -57,17 +58,19 @@ def scrub(text: str) -> str:
                 _scrubber = RedactionProcessor()
             return _scrubber.redact_text(text)
     except Exception as exc:
-        return f"[diagnostic withheld: redacting it failed ({type(exc).__name__})]"
+        withheld = f"diagnostic withheld: redacting it failed ({type(exc).__name__})"
+        return f"{plain} [details {withheld}]" if plain is not None else f"[{withheld}]"
 
 
 class _Line:
     """A reported line waiting for the writer: raw (unscrubbed) text."""
 
-    __slots__ = ("message", "suppressed")
+    __slots__ = ("message", "plain", "suppressed")
 
-    def __init__(self, message: str, suppressed: int) -> None:
+    def __init__(self, message: str, suppressed: int, plain: str | None = None) -> None:
         self.message = message
         self.suppressed = suppressed
+        self.plain = plain
 
 
 class Reporter:
@@ -119,7 +122,7 @@ class Reporter:
 
     # -- caller side ------------------------------------------------------------------
 
-    def report(self, key: str, message: str) -> None:
+    def report(self, key: str, message: str, *, plain: str | None = None) -> None:
         """Queue ``message`` for stderr unless ``key`` was reported within the interval.
 
         Returns at once: the line is scrubbed and written by the writer thread. If its
@@ -129,6 +132,8 @@ class Reporter:
             key: groups messages for rate limiting (e.g. ``"export_failed:otlp"``).
             message: one line; what the redaction detectors find in it is masked
                 before it is written (:func:`scrub`).
+            plain: a fixed text holding no secret, written instead of ``message``
+                if redaction cannot run (e.g. it cannot be imported at exit).
         """
         now = time.monotonic()
         lock = self._lock
@@ -145,7 +150,7 @@ class Reporter:
                 # Its suppressed count stays for the next line with this key.
                 self._dropped += 1
                 return
-            self._queue.append(_Line(message, self._suppressed.pop(key, 0)))
+            self._queue.append(_Line(message, self._suppressed.pop(key, 0), plain))
             self._accepted += 1
         finally:
             lock.release()
@@ -275,7 +280,7 @@ class Reporter:
             if line is None:
                 text = ""
             else:
-                text = scrub(line.message)
+                text = scrub(line.message, line.plain)
                 if line.suppressed:
                     text = f"{text} (+{line.suppressed} similar suppressed)"
             dropped = self._dropped

@@ -56,9 +56,9 @@ def spy_diagnostics() -> Iterator[list[str]]:
     lines: list[str] = []
     original = reporter.report
 
-    def spy(key: str, message: str) -> None:
+    def spy(key: str, message: str, *, plain: str | None = None) -> None:
         lines.append(message)
-        original(key, message)
+        original(key, message, plain=plain)
 
     reporter.reset()  # rate limiting must not hide a line of this test
     reporter.report = spy  # type: ignore[method-assign]
