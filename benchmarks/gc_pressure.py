@@ -39,38 +39,12 @@ import threading
 import time
 from typing import Any
 
-MESSAGE = "request handled"
-FIELDS: dict[str, Any] = {
-    "method": "GET",
-    "path": "/api/orders",
-    "status": 200,
-    "duration_ms": 12.5,
-    "user_id": "u-123",
-}
+# The peer suite's event and its counting /dev/null stream (benchmarks/peers/_common.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
+from _common import FIELDS, MESSAGE
+from _common import TextCounter as NullText
+
 M, P, S, D, U = FIELDS.values()
-
-
-class NullText:
-    """A text stream onto ``/dev/null`` that counts the lines written through it."""
-
-    encoding = "utf-8"
-
-    def __init__(self) -> None:
-        self._file = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
-        self.lines = 0
-
-    def write(self, text: str) -> int:
-        self.lines += text.count("\n")
-        return self._file.write(text)
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def isatty(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self._file.close()
 
 
 class GcMeter:
