@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 
+from fapilog._fsutil import CLOEXEC
 from fapilog.config import ConfigError
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["LOCK_NAME", "AuditLockError", "DirectoryLock"]
 
 LOCK_NAME = "writer.lock"
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _live: weakref.WeakSet[DirectoryLock] = weakref.WeakSet()
 
 
@@ -154,7 +154,7 @@ class DirectoryLock:
         path = directory / LOCK_NAME
         try:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | _CLOEXEC, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | CLOEXEC, 0o600)
         except OSError as exc:
             code = errno.errorcode.get(exc.errno or 0, "")
             raise AuditLockError(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from fapilog._diagnostics import reporter
+from fapilog._fsutil import CLOEXEC, fsync_dir
 from fapilog.audit._format import (
     CHECKPOINT_NAME,
     FORMAT,
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
     from fapilog.audit._lock import DirectoryLock
 
 __all__ = ["AppendError", "AuditLogError", "SegmentWriter"]
-
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 class AuditLogError(Exception):
@@ -219,7 +218,7 @@ class SegmentWriter:
         line = canonical(header) + b"\n"
         path = self.directory / segment_name(index)
         _write_atomic(path, line)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | _CLOEXEC)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | CLOEXEC)
         self._index = index
         self._records = 0
         self._sigs = hashlib.sha256()
@@ -283,7 +282,7 @@ class SegmentWriter:
         self._sigs = hashlib.sha256()
         for _, rec in records:
             self._sigs.update(str(rec.get("sig", "")).encode("ascii") + b"\n")
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | _CLOEXEC)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | CLOEXEC)
         self._index = index
         self._records = len(records)
         self._size = os.fstat(self._fd).st_size
@@ -423,24 +422,11 @@ def _parse_tail(
 
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _CLOEXEC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | CLOEXEC, 0o600)
     try:
         os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | _CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # not supported on every file system
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from fapilog._blocking import BlockingRunner
 from fapilog._diagnostics import reporter
+from fapilog._fsutil import CLOEXEC, fsync_dir
 from fapilog.exporters._base import Exporter, ExportResult
 from fapilog.exporters._jsonl import encode_json_lines
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FileExporter"]
 
-_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | CLOEXEC
 # Errors a retry of the same batch would meet again. Anything else (disk full, quota,
 # EAGAIN, EIO, a stale NFS handle...) is worth retrying, and the pipeline bounds the
 # retries by its export timeout.
@@ -350,7 +351,7 @@ class FileExporter(Exporter):
         # The append descriptor is write-only (reading needs its own descriptor), and a
         # file we cannot read is assumed to end cleanly.
         try:
-            rfd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            rfd = os.open(self.path, os.O_RDONLY | CLOEXEC)
         except OSError:
             return False
         try:
@@ -569,7 +570,7 @@ class _Compressor:
         temporary = source.with_name(f"{done.name}.{os.getpid()}-{self._token}.tmp")
         for _ in range(_COMPRESS_ATTEMPTS):
             try:
-                src = os.open(source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                src = os.open(source, os.O_RDONLY | CLOEXEC)
             except FileNotFoundError:
                 return  # retention (or another process) got to it first
             try:
@@ -586,7 +587,7 @@ class _Compressor:
                 os.replace(temporary, done)
             except FileNotFoundError:
                 return  # retention deleted the temporary file: the file is doomed
-            _sync_directory(source.parent)
+            fsync_dir(source.parent)
             try:
                 grown = os.stat(source).st_size != size
             except FileNotFoundError:
@@ -601,7 +602,7 @@ class _Compressor:
 
     def _write(self, src: int, temporary: Path) -> int | None:
         """Compress ``src`` into ``temporary`` and sync it; bytes read, None if stopped."""
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | CLOEXEC
         fd = os.open(temporary, flags, self._exporter.mode)
         total = 0
         with os.fdopen(fd, "wb") as raw:
@@ -638,20 +639,6 @@ def _unlink_quietly(path: Path) -> None:
         os.unlink(path)
     except OSError:
         pass
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make a rename in ``directory`` durable before the original is deleted."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return  # not possible here (e.g. Windows): the rename is still atomic
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class _WriteError(Exception):

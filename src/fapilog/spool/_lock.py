@@ -17,6 +17,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
+from fapilog._fsutil import CLOEXEC
 from fapilog.spool._errors import SpoolLockedError, SpoolUnavailable
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["LOCK_NAME", "DirLock", "lock_holder"]
 
 LOCK_NAME = "LOCK"
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _PID_WAIT = 0.5
 
 
@@ -62,7 +62,7 @@ class DirLock:
         """
         path = directory / LOCK_NAME
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | _CLOEXEC, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | CLOEXEC, 0o600)
         except OSError as exc:
             raise SpoolUnavailable(
                 exc.errno,

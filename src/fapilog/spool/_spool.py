@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
+from fapilog._fsutil import CLOEXEC, fsync_dir
 from fapilog.errors import ConfigError
 from fapilog.spool._codec import RECORD_ID, _Decoder, _Encoder
 from fapilog.spool._errors import SpoolUnavailable
@@ -51,7 +52,6 @@ OverflowPolicy = Literal["drop_oldest", "drop_newest", "block"]
 FULL = "spool_full"
 EXPIRED = "spool_expired"
 
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _MAPS_MAX = 4
 _live: weakref.WeakSet[Spool] = weakref.WeakSet()
 _fdatasync = getattr(os, "fdatasync", os.fsync)
@@ -140,19 +140,6 @@ class _Seg:
         self.size = size
         self.mtime = mtime
         self.writer = writer
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | _CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # not supported on every file system
-        pass
-    finally:
-        os.close(fd)
 
 
 def _unavailable(what: str, path: Path, exc: OSError) -> SpoolUnavailable:
@@ -299,7 +286,7 @@ class Spool:
         try:
             probe = path / "segments" / f".probe-{os.getpid()}"
             try:
-                os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | _CLOEXEC, 0o600))
+                os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | CLOEXEC, 0o600))
                 os.unlink(probe)
             except OSError as exc:
                 raise _unavailable(
@@ -462,7 +449,7 @@ class Spool:
         try:
             if fd is None:
                 tmp = path.with_name(path.name + ".tmp")
-                out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _CLOEXEC, 0o600)
+                out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | CLOEXEC, 0o600)
                 try:
                     os.write(out, data)
                     if sync:
@@ -471,8 +458,8 @@ class Spool:
                     os.close(out)
                 os.replace(tmp, path)
                 if sync:
-                    _fsync_dir(self._cur_dir)
-                self._cursor_fds[exporter] = os.open(path, os.O_RDWR | _CLOEXEC)
+                    fsync_dir(self._cur_dir)
+                self._cursor_fds[exporter] = os.open(path, os.O_RDWR | CLOEXEC)
             else:
                 os.pwrite(fd, data, 0)
                 if sync:
@@ -670,14 +657,14 @@ class Spool:
         path = self._seg_dir / segment_name(self._head)
         header = pack_header(time.time_ns(), self._head, self._writer)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | _CLOEXEC, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | CLOEXEC, 0o600)
         except OSError as exc:
             raise _unavailable("cannot create the spool segment", path, exc) from None
         try:
             os.write(fd, header)
             if self.fsync != "never":
                 _fdatasync(fd)
-                _fsync_dir(self._seg_dir)
+                fsync_dir(self._seg_dir)
         except OSError as exc:
             os.close(fd)
             try:
