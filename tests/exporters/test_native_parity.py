@@ -16,7 +16,6 @@ two sides are both pure and the properties still hold; ``FAPILOG_EXPECT_NATIVE``
 from __future__ import annotations
 
 import copy
-import enum
 import importlib.machinery
 import os
 import struct
@@ -30,7 +29,8 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from test_otlp_encode import resources, scopes
-from test_otlp_wire import odd_events
+from test_otlp_wire import Color, Name, odd_events
+from test_otlp_wire import Custom as WireCustom
 
 import fapilog._native as native
 from fapilog import _normalize
@@ -96,17 +96,8 @@ def test_the_pure_copies_are_pure_and_separate() -> None:
 # -- inputs --------------------------------------------------------------------------------
 
 
-class Color(enum.IntEnum):
-    RED = 1
-
-
-class Name(str):
-    pass
-
-
-class Custom:
-    def __str__(self) -> str:
-        return "custom!"
+class Custom(WireCustom):
+    """The wire tests' object, with a repr that compares across the two sides."""
 
     def __repr__(self) -> str:
         return "Custom()"
