@@ -172,7 +172,8 @@ NOT_ON_IMPORT = (
     "pydantic_settings",
 )
 #: Modules the first log call with the zero-configuration defaults does not load.
-NOT_ON_FIRST_CALL = ("fapilog.config", "pydantic", "pydantic_settings")
+#: The OTel SDK's logs module is for the adapters to SDK processors and exporters only.
+NOT_ON_FIRST_CALL = ("fapilog.config", "opentelemetry.sdk._logs", "pydantic", "pydantic_settings")
 
 _PROBE = """
     import json, sys
@@ -308,3 +309,44 @@ def test_the_pipeline_package_names_are_lazy_too() -> None:
         pipeline.NoSuchName  # type: ignore[attr-defined]  # noqa: B018
     with pytest.raises(AttributeError):
         fapilog.NoSuchName  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_the_exporter_and_processor_packages_name_their_adapters_lazily() -> None:
+    """``fapilog.exporters`` and ``fapilog.processors`` import their classes on first
+    access (the OTel adapters load the SDK's logs module), and each is the real class."""
+    from fapilog import exporters, processors
+    from fapilog.exporters._otel import OTelExporter
+    from fapilog.exporters.file import FileExporter
+    from fapilog.processors._otel import FapilogLogRecordProcessor, OTelProcessor
+
+    for package in (exporters, processors):
+        assert set(package.__all__) <= set(dir(package))
+        assert all(getattr(package, name) is not None for name in package.__all__)
+        with pytest.raises(AttributeError, match="has no attribute 'NoSuchName'"):
+            package.NoSuchName  # noqa: B018
+    assert exporters.OTelExporter is OTelExporter
+    assert exporters.FileExporter is FileExporter
+    assert processors.OTelProcessor is OTelProcessor
+    assert processors.FapilogLogRecordProcessor is FapilogLogRecordProcessor
+
+
+def test_a_pipeline_of_fapilog_exporters_does_not_load_the_sdk_logs_module() -> None:
+    """The SDK's logs module is loaded by the adapters only: configuring a file exporter
+    (and a processor) leaves it out; an OTel SDK exporter brings it in."""
+    out = _fresh(
+        """
+        import json, sys, tempfile
+        import fapilog
+        from fapilog.exporters import FileExporter
+        from fapilog.processors import LevelFilter
+        path = tempfile.mktemp()
+        fapilog.configure(exporters=[FileExporter(path)], processors=[LevelFilter("info")])
+        fapilog.get_logger().info("x", user="u1")
+        fapilog.flush()
+        before = "opentelemetry.sdk._logs" in sys.modules
+        from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+        fapilog.configure(exporters=[ConsoleLogRecordExporter(out=open("/dev/null", "w"))])
+        print(json.dumps([before, list(fapilog.stats().exporters), open(path).read().count("\\n")]))
+        """
+    )
+    assert out == [False, ["otel:ConsoleLogRecordExporter"], 1]

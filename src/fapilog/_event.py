@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry._logs import LogRecord as APILogRecord
-from opentelemetry._logs import SeverityNumber
 from opentelemetry.context import Context
-from opentelemetry.sdk._logs import LogRecordLimits, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.trace import TraceFlags
 
+# The SDK's logs module (and what it imports) is loaded by the conversions below, which
+# only the OTel adapters call: a pipeline writing JSON lines or OTLP never needs it.
 if TYPE_CHECKING:
+    from opentelemetry._logs import LogRecord as APILogRecord
+    from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     from opentelemetry.util.types import AnyValue
 
@@ -130,6 +130,10 @@ class LogEvent:
 
     def to_api_record(self) -> APILogRecord:
         """Build an ``opentelemetry._logs.LogRecord`` holding this event's fields."""
+        from opentelemetry._logs import LogRecord as APILogRecord
+        from opentelemetry._logs import SeverityNumber
+        from opentelemetry.trace import TraceFlags
+
         record = APILogRecord(
             timestamp=self.timestamp,
             observed_timestamp=self.observed_timestamp,
@@ -150,6 +154,8 @@ class LogEvent:
 
     def to_readwrite(self) -> ReadWriteLogRecord:
         """Convert to the SDK's mutable record, as LogRecordProcessors receive it."""
+        from opentelemetry.sdk._logs import LogRecordLimits, ReadWriteLogRecord
+
         limits = LogRecordLimits(max_attributes=max(len(self.attributes), 128))
         return ReadWriteLogRecord(
             self.to_api_record(), self.resource, self.instrumentation_scope, limits
@@ -157,6 +163,8 @@ class LogEvent:
 
     def to_readable(self) -> ReadableLogRecord:
         """Convert to the SDK's frozen record, as LogRecordExporters receive it."""
+        from opentelemetry.sdk._logs import LogRecordLimits, ReadableLogRecord
+
         limits = LogRecordLimits(max_attributes=max(len(self.attributes), 128))
         return ReadableLogRecord(
             self.to_api_record(), self.resource, self.instrumentation_scope, limits

@@ -7,11 +7,16 @@ named in ``configure(exporters=[...])``: ``console``, ``file``, ``memory``, ``ot
 
 from __future__ import annotations
 
+import typing
+
+from fapilog._lazy import lazy_getattr
 from fapilog.exporters._base import Exporter, ExportResult, ExportStatus
-from fapilog.exporters._otel import OTelExporter
-from fapilog.exporters.console import ConsoleExporter
-from fapilog.exporters.file import FileExporter
-from fapilog.exporters.memory import InMemoryExporter
+
+if typing.TYPE_CHECKING:
+    from fapilog.exporters._otel import OTelExporter
+    from fapilog.exporters.console import ConsoleExporter
+    from fapilog.exporters.file import FileExporter
+    from fapilog.exporters.memory import InMemoryExporter
 
 __all__ = [
     "ConsoleExporter",
@@ -22,3 +27,19 @@ __all__ = [
     "InMemoryExporter",
     "OTelExporter",
 ]
+
+#: The exporters, imported on first access (PEP 562): a program that writes JSON lines
+#: does not load the OTel SDK's logs module (``OTelExporter`` adapts SDK exporters).
+_LAZY = {
+    "ConsoleExporter": "fapilog.exporters.console",
+    "FileExporter": "fapilog.exporters.file",
+    "InMemoryExporter": "fapilog.exporters.memory",
+    "OTelExporter": "fapilog.exporters._otel",
+}
+
+if not typing.TYPE_CHECKING:  # type checkers see the imports above
+    __getattr__ = lazy_getattr(globals(), _LAZY)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

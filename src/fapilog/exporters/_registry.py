@@ -355,13 +355,15 @@ def as_exporter(obj: Any) -> Exporter:
     Raises:
         ConfigTypeError: ``obj`` is neither (also a :class:`TypeError`).
     """
-    from opentelemetry.sdk._logs.export import LogRecordExporter
-
     from fapilog.exporters._base import Exporter
-    from fapilog.exporters._otel import OTelExporter
 
     if isinstance(obj, Exporter):
         return obj
+    # Only now the OTel SDK's logs module: a pipeline of fapilog exporters never loads it.
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+
+    from fapilog.exporters._otel import OTelExporter
+
     # fapilog's own exporter served as an OTel one (FapilogLogRecordExporter): use it
     # directly. Its module imports this one, so it is looked up, not imported; an
     # instance exists only once the module is loaded.
@@ -468,13 +470,14 @@ def as_processor(obj: Any) -> Processor:
         ConfigTypeError: ``obj`` is neither (also a :class:`TypeError`); the message
             names its type and the fix.
     """
-    from opentelemetry.sdk._logs import LogRecordProcessor
-
     from fapilog.processors._base import Processor
-    from fapilog.processors._otel import OTelProcessor
 
     if isinstance(obj, Processor):
         return obj
+    from opentelemetry.sdk._logs import LogRecordProcessor
+
+    from fapilog.processors._otel import OTelProcessor
+
     if isinstance(obj, LogRecordProcessor):
         return OTelProcessor(obj)
     if isinstance(obj, type) and issubclass(obj, (Processor, LogRecordProcessor)):

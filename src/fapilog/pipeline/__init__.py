@@ -8,8 +8,9 @@ first log call without the worker, asyncio and the exporters (docs/architecture.
 
 from __future__ import annotations
 
-import importlib
 import typing
+
+from fapilog._lazy import lazy_getattr
 
 if typing.TYPE_CHECKING:
     from fapilog.pipeline._batch import AsyncBatchProcessor
@@ -26,15 +27,7 @@ _LAZY = {
 }
 
 if not typing.TYPE_CHECKING:  # type checkers see the imports above, and no catch-all
-
-    def __getattr__(name: str) -> object:
-        """Import a public name on first access (PEP 562)."""
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
+    __getattr__ = lazy_getattr(globals(), _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import typing
+
+from fapilog._lazy import lazy_getattr
 from fapilog.processors._base import Processor
 from fapilog.processors._builtin import (
     BaggageProcessor,
@@ -10,8 +13,10 @@ from fapilog.processors._builtin import (
     SpanContextProcessor,
 )
 from fapilog.processors._dedup import DedupProcessor
-from fapilog.processors._otel import FapilogLogRecordProcessor, OTelProcessor
 from fapilog.processors._sampling import SamplingProcessor
+
+if typing.TYPE_CHECKING:
+    from fapilog.processors._otel import FapilogLogRecordProcessor, OTelProcessor
 
 __all__ = [
     "BaggageProcessor",
@@ -24,3 +29,17 @@ __all__ = [
     "SamplingProcessor",
     "SpanContextProcessor",
 ]
+
+#: The adapters to OpenTelemetry SDK processors, imported on first access (PEP 562):
+#: they load the SDK's logs module, which a pipeline without them never needs.
+_LAZY = {
+    "FapilogLogRecordProcessor": "fapilog.processors._otel",
+    "OTelProcessor": "fapilog.processors._otel",
+}
+
+if not typing.TYPE_CHECKING:  # type checkers see the imports above
+    __getattr__ = lazy_getattr(globals(), _LAZY)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

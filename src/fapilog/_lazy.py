@@ -1,0 +1,30 @@
+"""Public names imported on first access (PEP 562), for packages whose parts are heavy."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+__all__ = ["lazy_getattr"]
+
+
+def lazy_getattr(namespace: dict[str, Any], names: Mapping[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that imports ``names[name]`` and takes ``name`` from it.
+
+    The value is then stored in ``namespace`` (the module's globals), so each name is
+    looked up once; a name not in ``names`` raises :class:`AttributeError`.
+    """
+    module_name = namespace["__name__"]
+
+    def __getattr__(name: str) -> Any:
+        module = names.get(name)
+        if module is None:
+            raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        namespace[name] = value
+        return value
+
+    return __getattr__
