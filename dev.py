@@ -20,6 +20,7 @@ virtual environment holding ``uv``) and then lets uv build ``.venv/`` from ``uv.
 
 from __future__ import annotations
 
+import ast
 import glob
 import os
 import shutil
@@ -63,8 +64,22 @@ def sync() -> None:
 #: this interpreter), the names of those older than their source, or nothing.
 _STALE = (
     "import fapilog._native as n; f = n._manifest(); "
-    "print('missing' if f is None else ' '.join(n.stale_modules()))"
+    "print('missing' if f is None else ' '.join(n.stale_modules())); "
+    "print(' '.join(sorted(n._built(f[1]))) if f is not None else '')"
 )
+
+
+def _native_names() -> set[str]:
+    """The modules and C extensions hatch_build.py compiles, by module name."""
+    names: set[str] = set()
+    for node in ast.parse((ROOT / "hatch_build.py").read_text()).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            if node.targets[0].id == "MODULES":
+                paths = ast.literal_eval(node.value)
+                names |= {path.removesuffix(".py").replace("/", ".") for path in paths}
+            elif node.targets[0].id == "EXTENSIONS":
+                names |= set(ast.literal_eval(node.value))
+    return names
 
 
 def sync_env(venv: Path, python: str, *, quiet: bool = False) -> None:
@@ -95,9 +110,12 @@ def sync_env(venv: Path, python: str, *, quiet: bool = False) -> None:
         text=True,
         check=False,
     )
-    need = probe.stdout.split()
+    lines = (probe.stdout + "\n\n").splitlines()
+    need = lines[0].split()
     if probe.returncode == 0 and not need:
-        return
+        if set(lines[1].split()) == _native_names():
+            return
+        need = ["the build's list of modules changed"]
     why = "none built for this interpreter" if need == ["missing"] else " ".join(need)
     print(f"dev.py: building fapilog's compiled modules for {venv.name} ({why})", flush=True)
     rebuild = ["--reinstall-package", "fapilog", "--refresh-package", "fapilog"]

@@ -6,7 +6,8 @@ compiles the modules in :data:`MODULES` with mypyc into a directory of their own
 writes ``fapilog_native/<SOABI>.json``, the manifest that ``fapilog._native`` reads at
 run time to load them. The pure-Python modules stay in the wheel untouched: they are
 the reference implementation and the fallback. The C extensions in :data:`EXTENSIONS`
-(``fapilog/_wirerec.c``, the OTLP record encoder's fast path) are built in the same
+(``fapilog/_wirerec.c``, the OTLP record encoder's fast path; ``fapilog/_untrack.c``,
+which takes captured records and events out of the cyclic GC) are built in the same
 step, listed under the manifest's ``extensions``: all or nothing, like the rest.
 
 ``FAPILOG_BUILD_NATIVE`` chooses:
@@ -48,8 +49,12 @@ MODULES = (
 # and compiling it measured 1 % faster (benchmarks/worker_path.py) while its public
 # functions would lose their docstrings (mypyc keeps only the signature).
 #: C extensions built with them (module name -> source): the OTLP record encoder's fast
-#: path (``_wire.py`` falls back to its Python ``_record`` without it).
-EXTENSIONS = {"fapilog.exporters.otlp._wirerec": "fapilog/_wirerec.c"}
+#: path (``_wire.py`` falls back to its Python ``_record`` without it), and the untracking
+#: of captured records and events from the cyclic GC (nothing is untracked without it).
+EXTENSIONS = {
+    "fapilog.exporters.otlp._wirerec": "fapilog/_wirerec.c",
+    "fapilog._untrack": "fapilog/_untrack.c",
+}
 #: mypyc's shared library for the group (``fapilog_native__mypyc.<SOABI>.so``).
 GROUP = "fapilog_native"
 SETTING = "FAPILOG_BUILD_NATIVE"

@@ -1,13 +1,26 @@
 """What the pipeline leaves to the garbage collector: delivered events are freed by
-reference counting alone, and a batch is no reference cycle (issue 20)."""
+reference counting alone, and a batch is no reference cycle (issue 20). On the compiled
+path, captured records and built events are not tracked by the collector at all
+(fapilog._untrack; docs/compiled.md, "Untracked records")."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 
+import pytest
+
 from fapilog import Exporter, ExportResult, LogEvent, Pipeline
+from fapilog import _logger as logger_module
+from fapilog._logger import Logger, PipelineRef
+from fapilog._severity import ERROR, INFO
+from fapilog.pipeline import _worker
 from fapilog.pipeline._batch import _Batch
+from fapilog.pipeline._intake import Intake
 
 _BODY = "gc-pressure-marker-7d1f"
 
@@ -73,3 +86,161 @@ def test_delivered_events_are_freed_without_the_garbage_collector() -> None:
     garbage = _cyclic_garbage(run)
     assert exporter.count == 2_001
     assert [type(o).__name__ for o in garbage if isinstance(o, _Batch | LogEvent)] == []
+
+
+# -- untracked records and events (the compiled path) ----------------------------------------
+
+compiled_only = pytest.mark.skipif(
+    logger_module._untrack is None, reason="the compiled path only (fapilog._untrack)"
+)
+
+
+def test_the_untracking_is_there_exactly_on_the_compiled_path() -> None:
+    """CI says which path a run is on: the untracking must be active exactly there."""
+    expected = os.environ.get("FAPILOG_EXPECT_NATIVE")
+    if expected is None:
+        pytest.skip("FAPILOG_EXPECT_NATIVE is not set (CI sets it)")
+    compiled = expected == "compiled"
+    assert (logger_module._untrack is not None) is compiled
+    assert (_worker._untrack_all is not None) is compiled
+
+
+class _Owner:
+    serial = 0
+
+
+class _Keep:
+    """A pipeline stand-in whose intake keeps what the log calls append."""
+
+    def __init__(self) -> None:
+        self.intake = Intake(
+            _Owner(),  # type: ignore[arg-type]
+            level=0,
+            max_queue=100,
+            intake_bytes=1 << 30,
+            policy="drop_newest",
+            block_timeout=0.0,
+        )
+
+
+@compiled_only
+@pytest.mark.parametrize("checking", [False, True], ids=["plain", "callsite"])
+def test_captured_records_are_not_tracked_by_the_collector(checking: bool) -> None:
+    """Every variant of the level methods (sync and awaitable, with and without an
+    exception, with and without the call-site check) hands over a record the
+    collector does not track, with its slots intact."""
+    target = _Keep()
+    ref = PipelineRef(target)
+    ref.callsite = checking
+    log = Logger("svc", ref)
+    info = logger_module._sync_method(INFO, False, 0, checking)
+    exception = logger_module._sync_method(ERROR, True, 0, checking)
+    ainfo = logger_module._async_method(INFO, False, 0, checking)
+    aexception = logger_module._async_method(ERROR, True, 0, checking)
+    info(log, "plain", user="u1")
+    info(log, "paid %s", "x", order=[1, 2])
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        exception(log, "failed")
+
+        async def awaited() -> None:
+            await ainfo(log, "awaited", n=1)
+            await aexception(log, "afailed")
+
+        asyncio.run(awaited())
+    recs = list(target.intake.ring)
+    assert len(recs) == 5
+    assert [gc.is_tracked(rec) for rec in recs] == [False] * 5
+    assert (recs[0][2], recs[0][3], recs[0][4]["user"], recs[0][5]) == ("plain", (), "u1", log)
+    assert isinstance(recs[2][7], ValueError) and isinstance(recs[4][7], ValueError)
+    assert [rec[1] for rec in recs] == [INFO, INFO, ERROR, INFO, ERROR]
+
+
+# Run in a fresh interpreter: this suite's pytest plugin keeps every event of a test's
+# call phase for its report, which would hide what the pipeline itself frees.
+_FREED = """
+import gc, sys
+from collections.abc import Sequence
+from fapilog import Exporter, ExportResult, Pipeline, Processor
+
+class Inspecting(Exporter):
+    name = "inspecting"
+    count = tracked = 0
+
+    async def export(self, batch: Sequence) -> ExportResult:
+        self.count += len(batch)
+        self.tracked += sum(gc.is_tracked(event) for event in batch)
+        return ExportResult.success()
+
+class Cyclic(Processor):  # a third-party processor that makes each event refer to itself
+    def on_emit(self, event):
+        event.context = {"event": [event]}
+
+exporter = Inspecting()
+processors = [Cyclic()] if sys.argv[1] == "cyclic" else []
+pipeline = Pipeline(
+    processors=processors, exporters=[exporter], max_export_batch_size=256, schedule_delay_ms=5
+)
+log = pipeline.get_logger("gc")
+for i in range(2_000):  # warm every path and cache first
+    log.info("x", i=i, path="/x")
+assert pipeline.flush(timeout=10)
+gc.collect()
+before = sys.getallocatedblocks()
+for i in range(20_000):
+    log.info("x", i=i, path="/x", user="u-123", ok=True)
+assert pipeline.flush(timeout=30)
+gc.collect()
+grown = sys.getallocatedblocks() - before
+assert pipeline.shutdown(timeout=10)
+print(exporter.count, exporter.tracked, grown)
+"""
+
+
+@compiled_only
+def test_events_are_not_tracked_and_are_freed_by_reference_counting() -> None:
+    """The events an exporter receives are untracked, and none outlives its delivery:
+    the interpreter's allocated blocks come back to where they were (an untracked
+    object in a reference cycle would never be freed, and the collector could not
+    see it)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _FREED, "fapilog"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    count, tracked, grown = map(int, proc.stdout.split())
+    assert (count, tracked) == (22_000, 0)
+    # 20,000 events leaked would be over 100,000 blocks (event, dicts, tuple, ints...).
+    assert grown < 2_000, grown
+
+
+@compiled_only
+def test_events_stay_tracked_with_a_third_party_processor() -> None:
+    """A processor that is not fapilog's own may make an event refer to itself: the
+    events stay tracked, and the collector frees those cycles (nothing is leaked)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _FREED, "cyclic"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    count, tracked, grown = map(int, proc.stdout.split())
+    assert (count, tracked) == (22_000, 22_000)
+    assert grown < 2_000, grown
+
+
+def test_only_fapilog_own_processors_count_as_cycle_free() -> None:
+    from fapilog.processors import LevelFilter, OTelProcessor
+    from fapilog.redaction import RedactionProcessor
+
+    class Mine(LevelFilter):  # a subclass elsewhere is third-party code
+        pass
+
+    assert _worker._cycle_free([RedactionProcessor(), LevelFilter("info")])
+    assert _worker._cycle_free([])
+    assert not _worker._cycle_free([RedactionProcessor(), Mine("info")])
+    assert not _worker._cycle_free([OTelProcessor(object())])  # type: ignore[arg-type]

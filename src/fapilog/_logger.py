@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -63,6 +64,16 @@ def _context_getter() -> Callable[[], Context]:
 
 
 _get_context = _context_getter()
+
+# On the compiled path, a captured record is taken out of the cyclic garbage collector's
+# lists (fapilog._untrack, C): it waits in the buffer long enough to reach the oldest
+# generation, where every full collection would walk it; reference counting frees it
+# once the worker lets go (docs/compiled.md, "Untracked records"). Pure Python: None.
+_untrack: Callable[[object], object] | None
+try:  # by name: a compiled-only extension has no source module
+    _untrack = importlib.import_module("fapilog._untrack").untrack
+except ImportError:
+    _untrack = None
 
 # -- the capture helpers, bound on the first log call ---------------------------------------
 #
@@ -273,6 +284,8 @@ def _sync_method(
                 capture_exception(fields.get("exc_info", True)),
                 None,  # severity_text: the level's own
             )
+            if _untrack is not None:
+                _untrack(rec)
             ring = intake.ring
             if len(ring) < intake.capacity:
                 ring.append(rec)
@@ -326,6 +339,8 @@ def _sync_method(
                 capture_exception(fields["exc_info"]) if "exc_info" in fields else None,
                 None,  # severity_text: the level's own
             )
+            if _untrack is not None:
+                _untrack(rec)
             ring = intake.ring
             if len(ring) < intake.capacity:
                 ring.append(rec)
@@ -372,6 +387,8 @@ def _sync_method(
             capture_exception(fields["exc_info"]) if "exc_info" in fields else None,
             None,  # severity_text: the level's own
         )
+        if _untrack is not None:
+            _untrack(rec)
         # Intake.enqueue, inlined: this is the whole cost of a log call.
         ring = intake.ring
         if len(ring) < intake.capacity:
@@ -458,6 +475,8 @@ def _async_method(
                 capture_exception(exc_info) if exc_info else None,
                 None,  # severity_text: the level's own
             )
+            if _untrack is not None:
+                _untrack(rec)
             ring = intake.ring
             if len(ring) < intake.capacity:
                 ring.append(rec)
@@ -501,6 +520,8 @@ def _async_method(
             capture_exception(exc_info) if exc_info else None,
             None,  # severity_text: the level's own
         )
+        if _untrack is not None:
+            _untrack(rec)
         # The event is buffered at the call; only a full buffer makes the await wait.
         ring = intake.ring
         if len(ring) < intake.capacity:

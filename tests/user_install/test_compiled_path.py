@@ -27,7 +27,8 @@ STATUS = (
     "log = fapilog.get_logger('check'); log.info('hi', user='u1'); fapilog.flush()\n"
     "s = n.status()\n"
     "print(json.dumps({'implementation': s.implementation, 'reason': s.reason,\n"
-    "    'loaded': list(s.loaded), 'stats': fapilog.stats().implementation}))\n"
+    "    'loaded': list(s.loaded), 'stats': fapilog.stats().implementation,\n"
+    "    'untrack': fapilog._logger._untrack is not None}))\n"
 )
 
 
@@ -50,10 +51,12 @@ def test_the_wheel_from_the_tree_carries_the_compiled_worker_path(wheelhouse: Pa
     [manifest] = [n for n in names if n.startswith("fapilog_native/") and n.endswith(".json")]
     data = json.loads(zipfile.ZipFile(wheel).read(manifest))
     assert len(data["modules"]) == 5
-    assert list(data["extensions"]) == ["fapilog.exporters.otlp._wirerec"]
+    assert sorted(data["extensions"]) == ["fapilog._untrack", "fapilog.exporters.otlp._wirerec"]
     for info in data["modules"].values():
         assert f"fapilog_native/{info['file']}" in names
         assert info["source"] in names  # the pure-Python reference ships too
+    for info in data["extensions"].values():
+        assert f"fapilog_native/{info['file']}" in names
 
 
 def test_a_user_install_runs_the_compiled_modules(venv: UserVenv, tmp_path: Path) -> None:
@@ -62,6 +65,7 @@ def test_a_user_install_runs_the_compiled_modules(venv: UserVenv, tmp_path: Path
     state = json.loads(done.stdout)
     assert state["implementation"] == state["stats"] == "compiled", state
     assert "fapilog.pipeline._materialize" in state["loaded"]
+    assert state["untrack"] is True  # the C extension of docs/compiled.md, "Untracked records"
     assert '"body":"hi"' in done.stderr
     doctor = venv.run(["fapilog", "doctor", "--no-send"], cwd=tmp_path)
     assert "ok    worker path: compiled (mypyc" in doctor.stdout, doctor.stdout
@@ -100,6 +104,7 @@ def test_without_a_compiler_the_pure_wheel_installs_and_works(
     state = venv.run(["python", "-c", STATUS], cwd=tmp_path)
     assert state.returncode == 0, state.stderr
     assert json.loads(state.stdout)["implementation"] == "pure"
+    assert json.loads(state.stdout)["untrack"] is False
     hi = venv.run(["python", "-c", snippet('log.info("hi"')], cwd=tmp_path)
     assert hi.returncode == 0, hi.stderr
     assert '"attributes":{"user":"u1"}' in hi.stderr

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import importlib
 import os
 import sys
 import threading
@@ -40,7 +41,7 @@ from fapilog.pipeline._materialize import materialize_batch
 from fapilog.processors._base import Processor as _ProcessorBase
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from opentelemetry.sdk.resources import Resource
 
@@ -49,6 +50,31 @@ if TYPE_CHECKING:
     from fapilog.processors._base import Processor
 
 __all__ = ["STALL_SECONDS", "Worker", "drop_reason", "keeps_size", "polls"]
+
+#: On the compiled path, the events built are taken out of the cyclic garbage
+#: collector's lists in one C call per drain (fapilog._untrack): they wait in the
+#: exporters' batches long enough to reach the oldest generation, where every full
+#: collection would walk them; reference counting frees them once delivered
+#: (docs/compiled.md, "Untracked records"). Pure Python: None.
+_untrack_all: Callable[[list[LogEvent]], None] | None
+try:  # by name: a compiled-only extension has no source module
+    _untrack_all = importlib.import_module("fapilog._untrack").untrack_all
+except ImportError:
+    _untrack_all = None
+
+
+def _cycle_free(processors: Sequence[Processor]) -> bool:
+    """Whether every processor is fapilog's own, which never makes an event refer back
+    to itself. A third-party processor might (an attribute holding the event), and an
+    untracked event in a reference cycle would never be freed: with one in the
+    pipeline, events stay tracked. ``_foreign`` marks fapilog's adapters of foreign
+    code (``OTelProcessor``)."""
+    for processor in processors:
+        cls = type(processor)
+        if not cls.__module__.startswith("fapilog.") or getattr(cls, "_foreign", False):
+            return False
+    return True
+
 
 _DRAIN_CHUNK = 4096
 #: Most captured calls the worker builds, or events it runs through the processors,
@@ -297,6 +323,8 @@ class Worker:
             processors = processors[2:]
         built_sizes: list[int] = []
         built, failed, error = self._build(items, pipeline.resource, enrich, built_sizes)
+        if _untrack_all is not None and _cycle_free(processors):  # see _untrack_all
+            _untrack_all(built)
         intake.set_limit(intake.budget.update(built_sizes))
         if failed:
             reporter.report("materialize", f"could not build an event: {error!r}")

@@ -26,6 +26,8 @@ class OTelProcessor(Processor):
     """
 
     api_version = "1.0"  # the fapilog.plugin API it is written for
+    #: Runs foreign code on the events (see fapilog.pipeline._worker._cycle_free).
+    _foreign = True
 
     def __init__(self, processor: LogRecordProcessor) -> None:
         self.processor = processor
