@@ -330,3 +330,21 @@ def test_plain_and_checking_methods_capture_the_same_call(
     assert captured[0][3] == {"k": (1,), "exc_info": error}
     assert captured[0][-2] is error  # the exception slot; then the severity text
     assert captured[0][-1] is None
+
+
+def test_making_a_logger_imports_nothing() -> None:
+    """``callsite_enabled`` runs whenever a logger is made, on any thread: it looks the
+    console exporter's module up instead of importing it (an import under way in one
+    thread when another forks leaves the child a module lock nobody holds; the fork
+    storm of tests/test_grpc_fork.py hung children that way)."""
+    code = (
+        "import sys, fapilog\n"
+        "p = fapilog.Pipeline(exporters=['memory'])\n"
+        "p.get_logger('x').info('hi')\n"
+        "print('fapilog.exporters.console' in sys.modules)\n"
+        "p.shutdown()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["False"]

@@ -41,10 +41,15 @@ def callsite_enabled(pipeline: Any) -> bool:
     mode = getattr(settings, "callsite", "auto")
     if mode != "auto":
         return bool(mode == "on")
-    from fapilog.exporters.console import ConsoleExporter
-
+    # Looked up, never imported: this runs whenever a logger is made, on any thread, and
+    # an import there could be under way when another thread forks, leaving the child a
+    # module lock no thread of it holds. No console exporter can exist before its module.
+    console = sys.modules.get("fapilog.exporters.console")
+    console_type = getattr(console, "ConsoleExporter", None)
+    if console_type is None:
+        return False
     for exporter in getattr(pipeline, "exporters", ()):
-        if isinstance(exporter, ConsoleExporter):
+        if isinstance(exporter, console_type):
             if exporter.format == "pretty":
                 return True
             if exporter.format == "auto" and _isatty(exporter.stream or sys.stderr):
