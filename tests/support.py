@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fapilog import Exporter, ExportResult, LogEvent
+from fapilog.pipeline._intake import Intake
 
 
 class RecordingExporter(Exporter):
@@ -130,4 +131,28 @@ def run_python(
         env=full_env,
         timeout=timeout,
         cwd=ROOT,
+    )
+
+
+class _BareOwner:
+    """What an Intake needs of its pipeline outside capture and flush on write."""
+
+    serial = 0
+
+
+def bare_intake(
+    max_queue: int = 3,
+    policy: str = "drop_newest",
+    block_timeout: float = 0.0,
+    level: int = 9,
+) -> Intake:
+    """An :class:`Intake` with no pipeline behind it: what log calls append stays in its
+    ring (no worker takes it)."""
+    return Intake(
+        _BareOwner(),  # type: ignore[arg-type]
+        level=level,
+        max_queue=max_queue,
+        intake_bytes=1 << 30,
+        policy=policy,
+        block_timeout=block_timeout,
     )

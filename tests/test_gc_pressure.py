@@ -20,7 +20,7 @@ from fapilog._logger import Logger, PipelineRef
 from fapilog._severity import ERROR, INFO
 from fapilog.pipeline import _worker
 from fapilog.pipeline._batch import _Batch
-from fapilog.pipeline._intake import Intake
+from support import bare_intake
 
 _BODY = "gc-pressure-marker-7d1f"
 
@@ -105,22 +105,11 @@ def test_the_untracking_is_there_exactly_on_the_compiled_path() -> None:
     assert (_worker._untrack_all is not None) is compiled
 
 
-class _Owner:
-    serial = 0
-
-
 class _Keep:
-    """A pipeline stand-in whose intake keeps what the log calls append."""
+    """A pipeline stand-in: just the intake."""
 
     def __init__(self) -> None:
-        self.intake = Intake(
-            _Owner(),  # type: ignore[arg-type]
-            level=0,
-            max_queue=100,
-            intake_bytes=1 << 30,
-            policy="drop_newest",
-            block_timeout=0.0,
-        )
+        self.intake = bare_intake(max_queue=100, level=0)
 
 
 @compiled_only
@@ -198,20 +187,27 @@ print(exporter.count, exporter.tracked, grown)
 """
 
 
-@compiled_only
-def test_events_are_not_tracked_and_are_freed_by_reference_counting() -> None:
-    """The events an exporter receives are untracked, and none outlives its delivery:
-    the interpreter's allocated blocks come back to where they were (an untracked
-    object in a reference cycle would never be freed, and the collector could not
-    see it)."""
+def _delivered(processors: str) -> tuple[int, int, int]:
+    """Run :data:`_FREED` (``processors``: "fapilog" or "cyclic"): events received, of
+    them tracked by the collector, and allocated blocks grown by delivering 20,000."""
     proc = subprocess.run(
-        [sys.executable, "-c", _FREED, "fapilog"],
+        [sys.executable, "-c", _FREED, processors],
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
     count, tracked, grown = map(int, proc.stdout.split())
+    return count, tracked, grown
+
+
+@compiled_only
+def test_events_are_not_tracked_and_are_freed_by_reference_counting() -> None:
+    """The events an exporter receives are untracked, and none outlives its delivery:
+    the interpreter's allocated blocks come back to where they were (an untracked
+    object in a reference cycle would never be freed, and the collector could not
+    see it)."""
+    count, tracked, grown = _delivered("fapilog")
     assert (count, tracked) == (22_000, 0)
     # 20,000 events leaked would be over 100,000 blocks (event, dicts, tuple, ints...).
     assert grown < 2_000, grown
@@ -221,14 +217,7 @@ def test_events_are_not_tracked_and_are_freed_by_reference_counting() -> None:
 def test_events_stay_tracked_with_a_third_party_processor() -> None:
     """A processor that is not fapilog's own may make an event refer to itself: the
     events stay tracked, and the collector frees those cycles (nothing is leaked)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _FREED, "cyclic"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    count, tracked, grown = map(int, proc.stdout.split())
+    count, tracked, grown = _delivered("cyclic")
     assert (count, tracked) == (22_000, 22_000)
     assert grown < 2_000, grown
 

@@ -15,24 +15,11 @@ from fapilog import FapilogHandler, Pipeline
 from fapilog._logger import Logger, PipelineRef, _get_context
 from fapilog.pipeline._intake import Intake, in_worker_thread, mark_worker_thread
 from fapilog.pipeline._materialize import REC_FIELDS, REC_LOGGER, REC_SEVERITY, capture_record
-from support import RecordingExporter
-
-
-class _Owner:
-    """What an Intake needs of its pipeline outside capture and flush on write."""
-
-    serial = 0
+from support import RecordingExporter, bare_intake
 
 
 def _intake(max_queue: int = 3, policy: str = "drop_newest", block_timeout: float = 0.0) -> Intake:
-    return Intake(
-        _Owner(),  # type: ignore[arg-type]
-        level=9,
-        max_queue=max_queue,
-        intake_bytes=1 << 30,
-        policy=policy,
-        block_timeout=block_timeout,
-    )
+    return bare_intake(max_queue, policy, block_timeout)
 
 
 def _rec(n: int) -> Any:

@@ -11,9 +11,8 @@ import pytest
 
 from fapilog import LogEvent, Pipeline, Processor
 from fapilog.pipeline import _worker
-from fapilog.pipeline._intake import Intake
 from fapilog.pipeline._materialize import capture_record
-from support import RecordingExporter, identity_holds
+from support import RecordingExporter, bare_intake, identity_holds
 
 _N = 1_500
 
@@ -94,14 +93,7 @@ def test_a_large_drain_is_built_and_processed_in_slices_with_hand_offs(
 def test_async_waiters_on_one_loop_are_woken_with_one_thread_safe_call() -> None:
     """Fifty tasks waiting for room on one loop cost the worker one call_soon_threadsafe
     (one write to the loop's self-pipe), not fifty; every task gets its record in."""
-    intake = Intake(
-        object(),  # type: ignore[arg-type]
-        level=9,
-        max_queue=3,
-        intake_bytes=1 << 30,
-        policy="drop_newest",
-        block_timeout=0.0,
-    )
+    intake = bare_intake()
     for n in range(3):
         intake.enqueue(capture_record(n, 9, "m", (), {}, None, None))
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["lazy_getattr"]
+__all__ = ["lazy_dir", "lazy_getattr"]
 
 
 def lazy_getattr(namespace: dict[str, Any], names: Mapping[str, str]) -> Callable[[str], Any]:
@@ -28,3 +28,12 @@ def lazy_getattr(namespace: dict[str, Any], names: Mapping[str, str]) -> Callabl
         return value
 
     return __getattr__
+
+
+def lazy_dir(namespace: dict[str, Any]) -> Callable[[], list[str]]:
+    """A module ``__dir__`` listing what is loaded and every public name, lazy or not."""
+
+    def __dir__() -> list[str]:
+        return sorted({*namespace, *namespace["__all__"]})
+
+    return __dir__

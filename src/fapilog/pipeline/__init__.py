@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typing
 
-from fapilog._lazy import lazy_getattr
+from fapilog._lazy import lazy_dir, lazy_getattr
 
 if typing.TYPE_CHECKING:
     from fapilog.pipeline._batch import AsyncBatchProcessor
@@ -29,6 +29,4 @@ _LAZY = {
 if not typing.TYPE_CHECKING:  # type checkers see the imports above, and no catch-all
     __getattr__ = lazy_getattr(globals(), _LAZY)
 
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__dir__ = lazy_dir(globals())

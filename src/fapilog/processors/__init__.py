@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing
 
-from fapilog._lazy import lazy_getattr
+from fapilog._lazy import lazy_dir, lazy_getattr
 from fapilog.processors._base import Processor
 from fapilog.processors._builtin import (
     BaggageProcessor,
@@ -40,6 +40,4 @@ _LAZY = {
 if not typing.TYPE_CHECKING:  # type checkers see the imports above
     __getattr__ = lazy_getattr(globals(), _LAZY)
 
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__dir__ = lazy_dir(globals())
