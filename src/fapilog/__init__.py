@@ -15,7 +15,6 @@ first access (docs/architecture.md, "Import cost").
 
 from __future__ import annotations
 
-import importlib
 import typing
 
 # First: chooses the compiled or the pure-Python worker path (docs/compiled.md).
@@ -34,6 +33,7 @@ from fapilog._api import (
     watch_levels,
 )
 from fapilog._context import bind_context
+from fapilog._lazy import lazy_dir, lazy_getattr
 from fapilog._levels import LevelWatcher
 from fapilog._logger import Logger
 from fapilog._version import __version__
@@ -104,19 +104,6 @@ _LAZY = {
 _SUBMODULES = frozenset({"config", "errors", "exporters", "pipeline", "processors", "stdlib"})
 
 if not typing.TYPE_CHECKING:  # type checkers see the imports above, and no catch-all
+    __getattr__ = lazy_getattr(globals(), _LAZY, _SUBMODULES)
 
-    def __getattr__(name: str) -> object:
-        """Import a lazy public name (or public submodule) on first access (PEP 562)."""
-        module = _LAZY.get(name)
-        if module is not None:
-            value = getattr(importlib.import_module(module), name)
-        elif name in _SUBMODULES:
-            value = importlib.import_module(f"{__name__}.{name}")
-        else:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        globals()[name] = value
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__dir__ = lazy_dir(globals())

@@ -6,24 +6,30 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Collection, Mapping
 
 __all__ = ["lazy_dir", "lazy_getattr"]
 
 
-def lazy_getattr(namespace: dict[str, Any], names: Mapping[str, str]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` that imports ``names[name]`` and takes ``name`` from it.
+def lazy_getattr(
+    namespace: dict[str, Any], names: Mapping[str, str], submodules: Collection[str] = ()
+) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that imports ``names[name]`` and takes ``name`` from it,
+    or imports the package's submodule ``name`` when it is one of ``submodules``.
 
     The value is then stored in ``namespace`` (the module's globals), so each name is
-    looked up once; a name not in ``names`` raises :class:`AttributeError`.
+    looked up once; any other name raises :class:`AttributeError`.
     """
     module_name = namespace["__name__"]
 
     def __getattr__(name: str) -> Any:
         module = names.get(name)
-        if module is None:
+        if module is not None:
+            value = getattr(importlib.import_module(module), name)
+        elif name in submodules:
+            value = importlib.import_module(f"{module_name}.{name}")
+        else:
             raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
         namespace[name] = value
         return value
 
