@@ -13,6 +13,7 @@ import re
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -81,6 +82,21 @@ def test_log_call_in_atexit_handler_registered_before_import_is_counted_not_rais
     assert "Traceback" not in proc.stderr
 
 
+#: The start of a child script whose late atexit handler first says whether this
+#: interpreter still starts threads then (3.12 does not).
+_THREADS_PROBE = """
+import threading
+def print_whether_threads_start():
+    try:
+        t = threading.Thread(target=lambda: None)
+        t.start()
+        t.join()
+        print("threads start")
+    except RuntimeError:
+        print("no threads")
+"""
+
+
 def test_first_log_call_ever_inside_a_late_atexit_handler_does_not_raise() -> None:
     """Zero config, nothing logged before: the first call comes from an atexit handler
     (the default executor already refuses work). It never raises. ``import fapilog``
@@ -89,16 +105,12 @@ def test_first_log_call_ever_inside_a_late_atexit_handler_does_not_raise() -> No
     hook on import): the event is lost and one line on stderr says so
     (docs/architecture.md, "Import cost")."""
     proc = _run(
-        """
-        import atexit, threading
+        _THREADS_PROBE
+        + textwrap.dedent(
+            """
+        import atexit
         def late():
-            try:
-                t = threading.Thread(target=lambda: None)
-                t.start()
-                t.join()
-                print("threads start")
-            except RuntimeError:
-                print("no threads")
+            print_whether_threads_start()
             try:
                 fapilog.get_logger("x").warning("first and last")
             except BaseException as exc:
@@ -107,6 +119,7 @@ def test_first_log_call_ever_inside_a_late_atexit_handler_does_not_raise() -> No
         atexit.register(late)
         import fapilog
         """
+        )
     )
     assert proc.returncode == 0, proc.stderr
     threads, *rest = proc.stdout.splitlines()
@@ -136,24 +149,21 @@ def test_first_log_call_ever_in_a_late_atexit_handler_is_delivered_once_a_pool_w
     not (CPython 3.12), the event is dropped, counted, and two lines say why
     (lifecycle.md). Either way the call returns."""
     proc = _run(
-        """
-        import atexit, threading
+        _THREADS_PROBE
+        + textwrap.dedent(
+            """
+        import atexit
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(1) as pool:
             pool.submit(int).result()
         def late():
-            try:
-                t = threading.Thread(target=lambda: None)
-                t.start()
-                t.join()
-                print("threads start")
-            except RuntimeError:
-                print("no threads")
+            print_whether_threads_start()
             fapilog.get_logger("x").warning("first and last", user="u1")
             print("returned")
         atexit.register(late)
         import fapilog
         """
+        )
     )
     assert proc.returncode == 0, proc.stderr
     threads, returned = proc.stdout.splitlines()
