@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 from typing import Any
 
@@ -319,9 +320,18 @@ def test_the_exporter_and_processor_packages_name_their_adapters_lazily() -> Non
     from fapilog.exporters.file import FileExporter
     from fapilog.processors._otel import FapilogLogRecordProcessor, OTelProcessor
 
-    for package in (exporters, processors):
+    for package in (exporters, processors, fapilog.pipeline):
         assert set(package.__all__) <= set(dir(package))
         assert all(getattr(package, name) is not None for name in package.__all__)
+        # Nothing public beyond __all__ (the lazy-name helpers are imported privately).
+        public = {
+            name
+            for name, value in vars(package).items()
+            if not name.startswith("_")
+            and not isinstance(value, types.ModuleType)
+            and name != "annotations"
+        }
+        assert public == set(package.__all__), package.__name__
         with pytest.raises(AttributeError, match="has no attribute 'NoSuchName'"):
             package.NoSuchName  # noqa: B018
     assert exporters.OTelExporter is OTelExporter

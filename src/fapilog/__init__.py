@@ -33,7 +33,8 @@ from fapilog._api import (
     watch_levels,
 )
 from fapilog._context import bind_context
-from fapilog._lazy import lazy_dir, lazy_getattr
+from fapilog._lazy import lazy_dir as _lazy_dir
+from fapilog._lazy import lazy_getattr as _lazy_getattr
 from fapilog._levels import LevelWatcher
 from fapilog._logger import Logger
 from fapilog._version import __version__
@@ -104,6 +105,6 @@ _LAZY = {
 _SUBMODULES = frozenset({"config", "errors", "exporters", "pipeline", "processors", "stdlib"})
 
 if not typing.TYPE_CHECKING:  # type checkers see the imports above, and no catch-all
-    __getattr__ = lazy_getattr(globals(), _LAZY, _SUBMODULES)
+    __getattr__ = _lazy_getattr(globals(), _LAZY, _SUBMODULES)
 
-__dir__ = lazy_dir(globals())
+__dir__ = _lazy_dir(globals())

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import typing
 
-from fapilog._lazy import lazy_dir, lazy_getattr
+from fapilog._lazy import lazy_dir as _lazy_dir
+from fapilog._lazy import lazy_getattr as _lazy_getattr
 from fapilog.exporters._base import Exporter, ExportResult, ExportStatus
 
 if typing.TYPE_CHECKING:
@@ -38,6 +39,6 @@ _LAZY = {
 }
 
 if not typing.TYPE_CHECKING:  # type checkers see the imports above
-    __getattr__ = lazy_getattr(globals(), _LAZY)
+    __getattr__ = _lazy_getattr(globals(), _LAZY)
 
-__dir__ = lazy_dir(globals())
+__dir__ = _lazy_dir(globals())

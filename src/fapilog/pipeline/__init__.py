@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import typing
 
-from fapilog._lazy import lazy_dir, lazy_getattr
+from fapilog._lazy import lazy_dir as _lazy_dir
+from fapilog._lazy import lazy_getattr as _lazy_getattr
 
 if typing.TYPE_CHECKING:
     from fapilog.pipeline._batch import AsyncBatchProcessor
@@ -27,6 +28,6 @@ _LAZY = {
 }
 
 if not typing.TYPE_CHECKING:  # type checkers see the imports above, and no catch-all
-    __getattr__ = lazy_getattr(globals(), _LAZY)
+    __getattr__ = _lazy_getattr(globals(), _LAZY)
 
-__dir__ = lazy_dir(globals())
+__dir__ = _lazy_dir(globals())
